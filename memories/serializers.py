@@ -1,0 +1,174 @@
+"""HTTP shapes only: camelCase input validation with the spec's bounds, and output.
+
+Input serializers reject keys they do not know (a typo such as ``similarity_threshold``
+would otherwise be ignored silently) and, for JSON bodies, values of the wrong JSON
+type (``"limit": true`` or ``"limit": "20"`` are 400s, not surprises).
+"""
+
+from rest_framework import serializers
+
+from memories.models import MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Tier
+from memories.services.querying import MODE_HYBRID, MODE_SEMANTIC
+
+MAX_QUERY_CHARS = 5000
+MAX_QUERY_LIMIT = 100
+MAX_BOOTSTRAP_LIMIT = 200
+MAX_CONVERSATION_ID_CHARS = 200
+
+
+class StrictSerializer(serializers.Serializer):
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError({"non_field_errors": ["Expected a JSON object."]})
+        errors = {name: ["Unknown field."] for name in sorted(set(data) - set(self.fields))}
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            errors = {**exc.detail, **errors}
+        if errors:
+            raise serializers.ValidationError(errors)
+        return value
+
+
+class JsonIntegerField(serializers.IntegerField):
+    """An integer that must be a JSON number (no booleans, no strings)."""
+
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonFloatField(serializers.FloatField):
+    def to_internal_value(self, data):
+        if isinstance(data, bool) or not isinstance(data, (int, float)):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class JsonBooleanField(serializers.BooleanField):
+    def to_internal_value(self, data):
+        if not isinstance(data, bool):
+            self.fail("invalid", input=data)
+        return data
+
+
+class JsonCharField(serializers.CharField):
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid")
+        return super().to_internal_value(data)
+
+
+class ContentField(JsonCharField):
+    """Stored exactly as sent (no trimming; the hash is of these bytes), but not blank."""
+
+    def __init__(self, **kwargs):
+        super().__init__(trim_whitespace=False, min_length=1, max_length=MAX_CONTENT_CHARS, **kwargs)
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if not value.strip():
+            self.fail("blank")
+        return value
+
+
+def _tags_field():
+    return serializers.ListField(
+        child=JsonCharField(min_length=1, max_length=MAX_TAG_CHARS), max_length=MAX_TAGS, required=False
+    )
+
+
+def _conversation_id_field():
+    return JsonCharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False)
+
+
+class MetadataField(serializers.JSONField):
+    def to_internal_value(self, data):
+        if not isinstance(data, dict):
+            raise serializers.ValidationError("Expected a JSON object.")
+        return data
+
+
+class MemoryAddInput(StrictSerializer):
+    content = ContentField()
+    category = JsonCharField(max_length=100, required=False, allow_null=True)
+    tags = _tags_field()
+    source = JsonCharField(max_length=100, required=False, allow_null=True)
+    isCatalyst = JsonBooleanField(required=False, default=False)
+    metadata = MetadataField(required=False)
+
+
+class MemoryQueryInput(StrictSerializer):
+    query = JsonCharField(min_length=1, max_length=MAX_QUERY_CHARS, trim_whitespace=False)
+    limit = JsonIntegerField(min_value=1, max_value=MAX_QUERY_LIMIT, required=False, default=20)
+    similarityThreshold = JsonFloatField(min_value=0.0, max_value=1.0, required=False)
+    tiers = serializers.ListField(child=serializers.ChoiceField(choices=Tier.values), required=False, allow_empty=False)
+    conversationId = _conversation_id_field()
+    category = JsonCharField(max_length=100, required=False)
+    tags = _tags_field()
+    mode = serializers.ChoiceField(choices=[MODE_SEMANTIC, MODE_HYBRID], required=False, default=MODE_SEMANTIC)
+
+    def validate_query(self, value):
+        if not value.strip():
+            raise serializers.ValidationError("This field may not be blank.")
+        return value
+
+
+class QueryBooleanField(serializers.ChoiceField):
+    """``true`` or ``false`` in a query string, nothing else."""
+
+    def __init__(self, **kwargs):
+        super().__init__(choices=["true", "false"], **kwargs)
+
+    def to_internal_value(self, data):
+        return super().to_internal_value(data) == "true"
+
+
+class MemoryBootstrapInput(StrictSerializer):
+    conversationId = serializers.CharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False)
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_BOOTSTRAP_LIMIT, required=False, default=50)
+    includeActive = QueryBooleanField(required=False, default="true")
+    includeThread = QueryBooleanField(required=False, default="true")
+    includeStable = QueryBooleanField(required=False, default="true")
+    activeLimit = serializers.IntegerField(min_value=0, max_value=MAX_BOOTSTRAP_LIMIT, required=False)
+    maxChars = serializers.IntegerField(min_value=1, required=False)
+
+
+class MemoryOutput(serializers.Serializer):
+    """A memory as the API shows it: every public field, never the embedding."""
+
+    id = serializers.UUIDField()
+    namespace = serializers.CharField()
+    content = serializers.CharField()
+    contentHash = serializers.CharField(source="content_hash")
+    category = serializers.CharField(allow_null=True)
+    tags = serializers.ListField(child=serializers.CharField())
+    source = serializers.CharField(allow_null=True)
+    metadata = serializers.JSONField()
+    tier = serializers.CharField()
+    tierLastUpdated = serializers.DateTimeField(source="tier_last_updated")
+    accessCount = serializers.IntegerField(source="access_count")
+    lastAccessed = serializers.DateTimeField(source="last_accessed")
+    resonancePhi = serializers.FloatField(source="resonance_phi")
+    phiDecayedAt = serializers.DateTimeField(source="phi_decayed_at", allow_null=True)
+    isCatalyst = serializers.BooleanField(source="is_catalyst")
+    pinned = serializers.BooleanField()
+    mergedInto = serializers.UUIDField(source="merged_into_id", allow_null=True)
+    embeddingTruncated = serializers.SerializerMethodField()
+    createdAt = serializers.DateTimeField(source="created_at")
+    updatedAt = serializers.DateTimeField(source="updated_at")
+
+    def get_embeddingTruncated(self, memory) -> bool:
+        return bool(getattr(memory, "embedding_truncated", False))
+
+
+class QueryHitOutput(MemoryOutput):
+    similarity = serializers.SerializerMethodField()
+    structuralWeight = serializers.SerializerMethodField()
+
+    def get_similarity(self, memory) -> float:
+        return round(memory.similarity, 6)
+
+    def get_structuralWeight(self, memory) -> float:
+        return round(memory.structural_weight, 6)

@@ -1,0 +1,2 @@
+"""Writes. One module per concept: ``access`` (the access effects and the one promotion
+rule), ``adding`` (``memory_add``), ``querying`` (``memory_query``)."""

@@ -1,0 +1,245 @@
+"""``memory_query``: find memories by meaning, rank them by structural weight, count the access.
+
+Ranking: ``similarity = 1 − cosine distance`` (kept when ≥ the threshold) and
+``structural_weight = 0.7 × similarity + 0.3 × φ / 5``; ties by φ, then id.
+
+The search must use the HNSW index, which only serves ``ORDER BY distance LIMIT n``.
+So a candidate pool of ``max(4 × limit, ANIMA_QUERY_POOL_MIN)`` rows is fetched by bare
+distance, with ``hnsw.iterative_scan`` so that tier/category/tag filters do not starve
+it, and re-ranked here. That alone would miss a high-φ memory just outside the pool;
+the bound below makes the ranking exact up to HNSW's recall. Let W be the ``limit``-th
+weight after re-ranking and s_min the lowest similarity of a full pool: an outside
+memory (similarity ≤ s_min) can only reach W when φ ≥ φ* = (W − 0.7·s_min)·5/0.3. Those
+few are read through the φ index, their similarity computed exactly and merged in; when
+there are too many the pool grows instead.
+
+``hybrid`` mode fuses the vector pool with the top full-text matches
+(``websearch_to_tsquery``, same pool size) by reciprocal rank fusion (k = 60) and orders
+by ``0.7 × rrf / rrf_max + 0.3 × φ / 5`` (reported as ``structuralWeight``, with
+``rrfScore``). The threshold drops candidates that only the vector side found; a
+full-text match stays whatever its similarity.
+"""
+
+import time
+from dataclasses import dataclass, field
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib.postgres.search import SearchQuery, SearchRank
+from django.db import connection, transaction
+from django.db.models import F, Q
+from pgvector.django import CosineDistance
+
+from memories.embeddings import embed_texts
+from memories.models import LIVE, Memory, MemoryEmbedding
+from memories.services.access import QUERY_PHI_INCREMENT, AccessResult, memories_record_access
+
+SIMILARITY_WEIGHT = 0.7
+PHI_WEIGHT = 0.3
+PHI_MAX = 5.0
+POOL_FACTOR = 4
+RRF_K = 60
+#: Most high-φ outsiders merged exactly; beyond it the pool grows (×4) instead.
+PHI_BOUND_MAX_EXTRAS = 1000
+#: pgvector's upper limit for hnsw.ef_search.
+EF_SEARCH_MAX = 1000
+MODE_SEMANTIC = "semantic"
+MODE_HYBRID = "hybrid"
+
+
+@dataclass
+class Candidate:
+    memory_id: UUID
+    similarity: float
+    phi: float
+    truncated: bool
+    rrf: float | None = None
+    weight: float = 0.0
+
+
+@dataclass(frozen=True)
+class QueryFilters:
+    tiers: list[str] | None = None
+    category: str | None = None
+    tags: list[str] | None = None
+
+    def memory_q(self, prefix: str = "") -> Q:
+        q = Q(**{f"{prefix}deleted_at__isnull": True})
+        if self.tiers:
+            q &= Q(**{f"{prefix}tier__in": self.tiers})
+        if self.category is not None:
+            q &= Q(**{f"{prefix}category": self.category})
+        if self.tags:
+            q &= Q(**{f"{prefix}tags__contains": self.tags})
+        return q
+
+
+@dataclass
+class QueryResult:
+    hits: list[tuple[Memory, Candidate]]
+    embedding_provider: str
+    promotions: list = field(default_factory=list)
+    query_time_ms: float = 0.0
+
+
+def structural_weight(similarity: float, phi: float) -> float:
+    return similarity * SIMILARITY_WEIGHT + (phi / PHI_MAX) * PHI_WEIGHT
+
+
+def _rank_key(candidate: Candidate):
+    return (-candidate.weight, -candidate.phi, str(candidate.memory_id))
+
+
+def _configure_hnsw(pool_size: int) -> None:
+    """Per-transaction HNSW settings: keep scanning past filtered-out rows; search wide enough."""
+    ef_search = min(max(settings.ANIMA_HNSW_EF_SEARCH, pool_size), EF_SEARCH_MAX)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
+            "set_config('hnsw.ef_search', %s, true), set_config('hnsw.max_scan_tuples', %s, true)",
+            [str(ef_search), str(settings.ANIMA_HNSW_MAX_SCAN_TUPLES)],
+        )
+
+
+def candidate_pool_queryset(*, namespace: str, vector, model_id: str, filters: QueryFilters, size: int):
+    """The nearest ``size`` embeddings by bare cosine distance: the statement HNSW serves."""
+    return (
+        MemoryEmbedding.objects.filter(filters.memory_q("memory__"), namespace=namespace, embedding_model=model_id)
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("memory_id", "distance", "memory__resonance_phi", "truncated")[:size]
+    )
+
+
+def _vector_pool(*, namespace, vector, model_id, filters, size) -> list[Candidate]:
+    rows = candidate_pool_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size)
+    pool = [Candidate(memory_id=mid, similarity=1.0 - dist, phi=phi, truncated=trunc) for mid, dist, phi, trunc in rows]
+    # relaxed_order may return neighbours slightly out of order.
+    pool.sort(key=lambda c: (-c.similarity, str(c.memory_id)))
+    return pool
+
+
+def _high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclude, cap) -> list[Candidate]:
+    """Memories with φ ≥ φ* outside the pool, read through the φ index, similarity computed exactly."""
+    rows = (
+        Memory.objects.filter(
+            filters.memory_q(),
+            namespace=namespace,
+            resonance_phi__gte=phi_star,
+            embedding__embedding_model=model_id,
+        )
+        .exclude(pk__in=exclude)
+        .annotate(distance=CosineDistance("embedding__embedding", vector))
+        .order_by("-resonance_phi", "-access_count")
+        .values_list("id", "distance", "resonance_phi", "embedding__truncated")[: cap + 1]
+    )
+    return [Candidate(memory_id=mid, similarity=1.0 - dist, phi=phi, truncated=trunc) for mid, dist, phi, trunc in rows]
+
+
+def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold) -> list[Candidate]:
+    size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
+    while True:
+        _configure_hnsw(size)
+        pool = _vector_pool(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size)
+        kept = [c for c in pool if c.similarity >= threshold]
+        for candidate in kept:
+            candidate.weight = structural_weight(candidate.similarity, candidate.phi)
+        kept.sort(key=_rank_key)
+        s_min = pool[-1].similarity if pool else 1.0
+        if len(pool) < size or s_min < threshold:
+            # The pool holds every qualifying memory (up to HNSW's recall).
+            return kept[:limit]
+        w_limit = kept[limit - 1].weight
+        phi_star = (w_limit - SIMILARITY_WEIGHT * s_min) * PHI_MAX / PHI_WEIGHT
+        if phi_star > PHI_MAX:
+            return kept[:limit]
+        extras = _high_phi_outsiders(
+            namespace=namespace,
+            vector=vector,
+            model_id=model_id,
+            filters=filters,
+            phi_star=phi_star,
+            exclude=[c.memory_id for c in pool],
+            cap=PHI_BOUND_MAX_EXTRAS,
+        )
+        if len(extras) > PHI_BOUND_MAX_EXTRAS:
+            size *= POOL_FACTOR
+            continue
+        for candidate in extras:
+            candidate.weight = structural_weight(candidate.similarity, candidate.phi)
+        merged = kept + [c for c in extras if c.similarity >= threshold]
+        merged.sort(key=_rank_key)
+        return merged[:limit]
+
+
+def _hybrid_ranking(*, namespace, query, vector, model_id, filters, limit, threshold) -> list[Candidate]:
+    size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
+    _configure_hnsw(size)
+    vector_pool = _vector_pool(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size)
+    search = SearchQuery(query, search_type="websearch", config="english")
+    text_ids = list(
+        Memory.objects.filter(filters.memory_q(), namespace=namespace, search_vector=search)
+        .annotate(rank=SearchRank(F("search_vector"), search))
+        .order_by("-rank", "id")
+        .values_list("id", flat=True)[:size]
+    )
+    candidates: dict[UUID, Candidate] = {}
+    for rank, candidate in enumerate(vector_pool, start=1):
+        candidate.rrf = 1.0 / (RRF_K + rank)
+        candidates[candidate.memory_id] = candidate
+    text_only = [mid for mid in text_ids if mid not in candidates]
+    if text_only:
+        for mid, dist, phi, trunc in (
+            MemoryEmbedding.objects.filter(memory_id__in=text_only, embedding_model=model_id)
+            .annotate(distance=CosineDistance("embedding", vector))
+            .values_list("memory_id", "distance", "memory__resonance_phi", "truncated")
+        ):
+            candidates[mid] = Candidate(memory_id=mid, similarity=1.0 - dist, phi=phi, truncated=trunc, rrf=0.0)
+    text_found = set()
+    for rank, mid in enumerate(text_ids, start=1):
+        if mid in candidates:
+            candidates[mid].rrf += 1.0 / (RRF_K + rank)
+            text_found.add(mid)
+    kept = [c for c in candidates.values() if c.memory_id in text_found or c.similarity >= threshold]
+    rrf_max = max((c.rrf for c in kept), default=0.0) or 1.0
+    for candidate in kept:
+        candidate.weight = SIMILARITY_WEIGHT * candidate.rrf / rrf_max + PHI_WEIGHT * candidate.phi / PHI_MAX
+    kept.sort(key=_rank_key)
+    return kept[:limit]
+
+
+def memory_query(
+    *,
+    namespace: str,
+    query: str,
+    limit: int = 20,
+    similarity_threshold: float | None = None,
+    filters: QueryFilters | None = None,
+    conversation_id: str | None = None,
+    mode: str = MODE_SEMANTIC,
+) -> QueryResult:
+    """Rank, then count one access of each returned memory (φ + 0.1, promotion rule)."""
+    started = time.perf_counter()
+    threshold = settings.ANIMA_SIMILARITY_THRESHOLD if similarity_threshold is None else similarity_threshold
+    filters = filters or QueryFilters()
+    embedded = embed_texts([query])
+    vector = embedded.embeddings[0].vector
+    with transaction.atomic():
+        common = dict(namespace=namespace, vector=vector, model_id=embedded.model_id, filters=filters, limit=limit)
+        if mode == MODE_HYBRID:
+            ranked = _hybrid_ranking(query=query, threshold=threshold, **common)
+        else:
+            ranked = _semantic_ranking(threshold=threshold, **common)
+        access: AccessResult = memories_record_access(
+            namespace=namespace,
+            memory_ids=[c.memory_id for c in ranked],
+            conversation_id=conversation_id,
+            phi_increment=QUERY_PHI_INCREMENT,
+        )
+    hits = [(access.memories[c.memory_id], c) for c in ranked if c.memory_id in access.memories]
+    return QueryResult(
+        hits=hits,
+        embedding_provider=embedded.provider_label,
+        promotions=access.promotions,
+        query_time_ms=(time.perf_counter() - started) * 1000,
+    )

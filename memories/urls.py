@@ -1,0 +1,17 @@
+from rest_framework.routers import SimpleRouter
+
+from memories.views import MemoryViewSet
+
+
+class OptionalSlashRouter(SimpleRouter):
+    """Every route answers with or without its trailing slash."""
+
+    def __init__(self):
+        super().__init__()
+        self.trailing_slash = "/?"
+
+
+router = OptionalSlashRouter()
+router.register("memories", MemoryViewSet, basename="memory")
+
+urlpatterns = router.urls

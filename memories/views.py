@@ -1,0 +1,100 @@
+"""HTTP for memories: validate the input, call one service, shape the output. No rules here."""
+
+from rest_framework import viewsets
+from rest_framework.decorators import action
+
+from anima_site.api import success
+from anima_site.tenancy import request_namespace
+from memories.serializers import (
+    MemoryAddInput,
+    MemoryBootstrapInput,
+    MemoryOutput,
+    MemoryQueryInput,
+    QueryHitOutput,
+)
+from memories.selectors import memories_bootstrap
+from memories.services.adding import MESSAGE_CREATED, MESSAGE_DUPLICATE, memory_add
+from memories.services.querying import QueryFilters, memory_query
+
+
+def _promotions(promotions) -> list[dict]:
+    return [{"memoryId": str(p.memory_id), "fromTier": p.from_tier, "toTier": p.to_tier} for p in promotions]
+
+
+def _validated(serializer_class, data) -> dict:
+    serializer = serializer_class(data=data)
+    serializer.is_valid(raise_exception=True)
+    return serializer.validated_data
+
+
+class MemoryViewSet(viewsets.ViewSet):
+    @action(detail=False, methods=["post"], url_path="add")
+    def add(self, request):
+        body = _validated(MemoryAddInput, request.data)
+        result = memory_add(
+            namespace=request_namespace(request),
+            content=body["content"],
+            category=body.get("category"),
+            tags=body.get("tags"),
+            source=body.get("source"),
+            is_catalyst=body["isCatalyst"],
+            metadata=body.get("metadata"),
+        )
+        result.memory.embedding_truncated = result.embedding_truncated
+        data = {
+            "memory": MemoryOutput(result.memory).data,
+            "isDuplicate": result.is_duplicate,
+            "message": MESSAGE_DUPLICATE if result.is_duplicate else MESSAGE_CREATED,
+        }
+        meta = {"embeddingProvider": result.embedding_provider}
+        if result.promotions:
+            meta["promotions"] = _promotions(result.promotions)
+        return success(request, data, status_code=200 if result.is_duplicate else 201, **meta)
+
+    @action(detail=False, methods=["post"], url_path="query")
+    def query(self, request):
+        body = _validated(MemoryQueryInput, request.data)
+        result = memory_query(
+            namespace=request_namespace(request),
+            query=body["query"],
+            limit=body["limit"],
+            similarity_threshold=body.get("similarityThreshold"),
+            filters=QueryFilters(tiers=body.get("tiers"), category=body.get("category"), tags=body.get("tags")),
+            conversation_id=body.get("conversationId"),
+            mode=body["mode"],
+        )
+        memories = []
+        for memory, candidate in result.hits:
+            memory.similarity = candidate.similarity
+            memory.structural_weight = candidate.weight
+            memory.embedding_truncated = candidate.truncated
+            shown = QueryHitOutput(memory).data
+            if candidate.rrf is not None:
+                shown["rrfScore"] = round(candidate.rrf, 6)
+            memories.append(shown)
+        meta = {"queryTime": round(result.query_time_ms, 2), "embeddingProvider": result.embedding_provider}
+        if result.promotions:
+            meta["promotions"] = _promotions(result.promotions)
+        return success(request, {"memories": memories, "count": len(memories), "query": body["query"]}, **meta)
+
+    @action(detail=False, methods=["get"], url_path="bootstrap")
+    def bootstrap(self, request):
+        params = _validated(MemoryBootstrapInput, request.query_params.dict())
+        result = memories_bootstrap(
+            namespace=request_namespace(request),
+            limit=params["limit"],
+            include_active=params["includeActive"],
+            include_thread=params["includeThread"],
+            include_stable=params["includeStable"],
+            active_limit=params.get("activeLimit"),
+            max_chars=params.get("maxChars"),
+        )
+        data = {
+            "memories": {
+                "active": MemoryOutput(result.active, many=True).data,
+                "thread": MemoryOutput(result.thread, many=True).data,
+                "stable": MemoryOutput(result.stable, many=True).data,
+            },
+            "distribution": result.distribution,
+        }
+        return success(request, data)

@@ -1,0 +1,6 @@
+from django.apps import AppConfig
+
+
+class MetaConfig(AppConfig):
+    name = "meta"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,44 @@
+"""``manage.py serve``: everything needed to answer requests, in one command.
+
+Loading settings starts the embedded PostgreSQL when ``DATABASE_URL`` is unset (this
+process holds it; it stops when this command stops). Then: migrate, the database system
+checks (pgvector version, embedding space), collectstatic for the admin, and gunicorn
+with ``gunicorn.conf.py``. The children inherit ``DATABASE_URL`` and never start a
+database of their own. Ctrl-C or SIGTERM stops the children, then the database.
+"""
+
+import os
+import signal
+import subprocess
+import sys
+
+from django.conf import settings
+from django.core.management import call_command
+from django.core.management.base import BaseCommand
+
+
+class Command(BaseCommand):
+    help = "Migrate, check and serve Anima (gunicorn); starts the embedded database when DATABASE_URL is unset."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--host", default=os.environ.get("ANIMA_HOST", "127.0.0.1"))
+        parser.add_argument("--port", default=os.environ.get("ANIMA_PORT", "8000"))
+
+    def handle(self, *args, host, port, **options):
+        self.stdout.write("==> migrating")
+        call_command("migrate", interactive=False, verbosity=0)
+        call_command("check", databases=["default"], fail_level="ERROR")
+        call_command("collectstatic", interactive=False, verbosity=0)
+        env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "ANIMA_HOST": host, "ANIMA_PORT": str(port)}
+        gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(settings.BASE_DIR / "gunicorn.conf.py")]
+        self.stdout.write(f"==> Anima on http://{host}:{port}/  (API: /api/v1/, docs: /api/docs/; Ctrl-C stops)")
+        child = subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env)
+
+        def stop(signum, frame):
+            child.send_signal(signal.SIGTERM)
+
+        signal.signal(signal.SIGTERM, stop)
+        signal.signal(signal.SIGINT, stop)
+        code = child.wait()
+        self.stdout.write("==> stopped")
+        sys.exit(code if code > 0 else 0)
