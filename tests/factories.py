@@ -16,14 +16,15 @@ def unit(vector) -> np.ndarray:
     return vector / np.linalg.norm(vector)
 
 
-def make_memories(specs, *, namespace="default", model_id=None) -> list[Memory]:
-    """``specs``: dicts with ``content`` and ``vector`` and any Memory field overrides."""
+def make_memories(specs, *, namespace="default", model_id=None, with_embeddings=True) -> list[Memory]:
+    """``specs``: dicts with ``content``, ``vector`` (unless ``with_embeddings`` is false) and any
+    Memory field overrides. Rows go in by ``bulk_create``, not through the API."""
     model_id = model_id or settings.ANIMA_EMBEDDING_MODEL
     now = timezone.now()
     memories, vectors = [], []
     for index, spec in enumerate(specs):
         spec = dict(spec)
-        vector = spec.pop("vector")
+        vector = spec.pop("vector", None)
         content = spec.pop("content")
         fields = {
             "id": uuid.uuid4(),
@@ -38,6 +39,8 @@ def make_memories(specs, *, namespace="default", model_id=None) -> list[Memory]:
         memories.append(Memory(**fields))
         vectors.append(vector)
     Memory.objects.bulk_create(memories, batch_size=1000)
+    if not with_embeddings:
+        return memories
     MemoryEmbedding.objects.bulk_create(
         [
             MemoryEmbedding(memory=m, namespace=namespace, embedding=unit(v), embedding_model=model_id)

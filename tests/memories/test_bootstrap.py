@@ -1,0 +1,162 @@
+import math
+from datetime import timedelta
+
+import pytest
+from django.db import connection
+from django.utils import timezone
+
+from memories.models import Memory, MemoryAccess, Tier
+from memories.selectors import bootstrap_queryset, memories_bootstrap
+from tests.factories import make_memories
+
+pytestmark = pytest.mark.django_db
+
+BOOTSTRAP = "/api/v1/memories/bootstrap"
+
+
+def make_memories_without_vectors(specs, **kwargs):
+    """Bootstrap never reads vectors; skipping them keeps the large-table test quick."""
+    return make_memories(specs, with_embeddings=False, **kwargs)
+
+
+def spec(content, tier, phi=0.0, minutes_ago=0, **extra):
+    return {
+        "content": content,
+        "tier": tier,
+        "resonance_phi": phi,
+        "last_accessed": timezone.now() - timedelta(minutes=minutes_ago),
+        **extra,
+    }
+
+
+@pytest.fixture
+def many_of_each():
+    make_memories_without_vectors(
+        [spec(f"active {i}", Tier.ACTIVE, minutes_ago=i) for i in range(30)]
+        + [spec(f"thread {i}", Tier.THREAD, phi=(i % 50) / 10, minutes_ago=i) for i in range(30)]
+        + [spec(f"stable {i}", Tier.STABLE, phi=(i % 50) / 10, minutes_ago=i) for i in range(30)]
+    )
+
+
+def test_never_more_than_limit(api, many_of_each):
+    data = api.get(f"{BOOTSTRAP}?limit=10").json()["data"]
+
+    assert sum(len(branch) for branch in data["memories"].values()) == 10
+
+
+def test_active_takes_its_share_and_the_rest_splits_seventy_thirty(api, many_of_each):
+    data = api.get(f"{BOOTSTRAP}?limit=20&activeLimit=6").json()["data"]["memories"]
+
+    assert len(data["active"]) == 6
+    assert len(data["thread"]) == math.ceil(0.7 * 14)
+    assert len(data["stable"]) == 14 - math.ceil(0.7 * 14)
+
+
+def test_each_branch_in_its_documented_order(api, many_of_each):
+    data = api.get(f"{BOOTSTRAP}?limit=30&activeLimit=10").json()["data"]["memories"]
+
+    active_times = [m["lastAccessed"] for m in data["active"]]
+    assert active_times == sorted(active_times, reverse=True)
+    for branch in ("thread", "stable"):
+        keys = [(m["resonancePhi"], m["lastAccessed"]) for m in data[branch]]
+        assert keys == sorted(keys, reverse=True)
+    assert data["thread"][0]["resonancePhi"] == 2.9
+
+
+def test_ties_in_phi_break_by_recency_then_id():
+    make_memories_without_vectors([spec(f"same {i}", Tier.STABLE, phi=2.0, minutes_ago=i % 2) for i in range(6)])
+
+    stable = memories_bootstrap(namespace="default", limit=6, include_active=False, include_thread=False).stable
+
+    keys = [(-m.last_accessed.timestamp(), str(m.id)) for m in stable]
+    assert keys == sorted(keys)
+
+
+def test_a_branch_short_of_memories_leaves_its_share_to_the_other(api):
+    make_memories_without_vectors([spec(f"stable {i}", Tier.STABLE, phi=1.0) for i in range(10)] + [spec("thread", Tier.THREAD)])
+
+    data = api.get(f"{BOOTSTRAP}?limit=10").json()["data"]["memories"]
+
+    assert (len(data["active"]), len(data["thread"]), len(data["stable"])) == (0, 1, 9)
+
+
+def test_include_flags_exclude_branches(api, many_of_each):
+    data = api.get(f"{BOOTSTRAP}?limit=10&includeActive=false&includeStable=false").json()["data"]["memories"]
+
+    assert (len(data["active"]), len(data["thread"]), len(data["stable"])) == (0, 10, 0)
+
+
+def test_max_chars_budget_takes_stable_then_thread_then_active(api):
+    make_memories_without_vectors(
+        [
+            spec("s" * 40, Tier.STABLE, phi=3.0),
+            spec("t" * 40, Tier.THREAD, phi=3.0),
+            spec("a" * 40, Tier.ACTIVE),
+            spec("b" * 10, Tier.ACTIVE, minutes_ago=5),
+        ]
+    )
+
+    data = api.get(f"{BOOTSTRAP}?limit=10&maxChars=95").json()["data"]["memories"]
+
+    assert [m["content"][0] for m in data["stable"] + data["thread"] + data["active"]] == ["s", "t", "b"]
+    total = sum(len(m["content"]) for branch in data.values() for m in branch)
+    assert total <= 95
+
+
+def test_distribution_counts_live_memories_per_tier(api, many_of_each):
+    Memory.objects.filter(content="active 0").update(deleted_at=timezone.now())
+    Memory.objects.filter(content="thread 0").update(tier=Tier.STABLE)
+    make_memories_without_vectors([spec("elsewhere", Tier.ACTIVE)], namespace="other")
+
+    distribution = api.get(BOOTSTRAP).json()["data"]["distribution"]
+
+    assert distribution == {"active": 29, "thread": 29, "stable": 31, "total": 89}
+
+
+def test_bootstrap_changes_nothing(api, many_of_each):
+    before = list(Memory.objects.order_by("id").values())
+    with connection.cursor() as cursor:
+        cursor.execute("SET CONSTRAINTS ALL IMMEDIATE")  # the fixture's deferred FK checks, now
+        cursor.execute("SET TRANSACTION READ ONLY")  # any write by the request would now fail
+
+    response = api.get(f"{BOOTSTRAP}?limit=50&conversationId=c1")
+
+    assert response.status_code == 200
+    assert list(Memory.objects.order_by("id").values()) == before
+    assert MemoryAccess.objects.count() == 0
+
+
+def _plan(queryset) -> str:
+    return queryset.explain(analyze=True, buffers=False, timing=False)
+
+
+def _rows_read_by_scans(plan: str) -> int:
+    total = 0
+    for line in plan.splitlines():
+        if "Scan" in line and "actual" in line:
+            total += int(float(line.split("rows=")[-1].split()[0]))
+    return total
+
+
+@pytest.mark.parametrize("limit", [10, 50])
+def test_the_plan_reads_a_bounded_number_of_rows_whatever_the_table_size(limit):
+    make_memories_without_vectors([spec(f"a{i}", Tier.ACTIVE, minutes_ago=i) for i in range(300)])
+    make_memories_without_vectors([spec(f"t{i}", Tier.THREAD, phi=i / 100) for i in range(300)])
+    make_memories_without_vectors([spec(f"s{i}", Tier.STABLE, phi=i / 100) for i in range(300)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memory")
+    sizes = dict(namespace="default", active_size=limit, thread_size=limit, stable_size=limit)
+    small = _rows_read_by_scans(_plan(bootstrap_queryset(**sizes)))
+
+    make_memories_without_vectors([spec(f"more a{i}", Tier.ACTIVE, minutes_ago=1000 + i) for i in range(3000)])
+    make_memories_without_vectors([spec(f"more t{i}", Tier.THREAD, minutes_ago=1000 + i) for i in range(3000)])
+    make_memories_without_vectors([spec(f"more s{i}", Tier.STABLE, minutes_ago=1000 + i) for i in range(3000)])
+    with connection.cursor() as cursor:
+        cursor.execute("ANALYZE memories_memory")
+    plan = _plan(bootstrap_queryset(**sizes))
+    large = _rows_read_by_scans(plan)
+
+    assert "Seq Scan" not in plan
+    assert "memory_tier_recent" in plan and "memory_tier_phi" in plan
+    assert large <= 3 * limit + 3  # each branch stops at its LIMIT
+    assert large == small

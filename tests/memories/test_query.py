@@ -1,0 +1,310 @@
+import numpy as np
+import pytest
+from django.db import connection
+
+from memories.models import Memory, MemoryAccess, MemoryEmbedding, Tier, TierPromotion
+from memories.services.access import memories_record_access
+from tests.factories import make_memories, unit
+
+pytestmark = pytest.mark.django_db
+
+ADD = "/api/v1/memories/add"
+QUERY = "/api/v1/memories/query"
+DIM = 384
+
+
+def axis(i: int, j: int | None = None, mix: float = 0.0) -> np.ndarray:
+    """A unit vector on axis i, tilted towards axis j: similarity to axis i is known."""
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[i] = 1.0
+    if j is not None:
+        vector[i] = np.sqrt(1 - mix**2)
+        vector[j] = mix
+    return vector
+
+
+def contents(response) -> list[str]:
+    return [m["content"] for m in response.json()["data"]["memories"]]
+
+
+def test_repeated_query_is_served_from_the_cache(post_json, model_calls):
+    post_json(ADD, {"content": "The office wifi password is on the fridge."})
+    model_calls.clear()
+
+    first = post_json(QUERY, {"query": "where is the wifi password?"})
+    second = post_json(QUERY, {"query": "where is the wifi password?"})
+
+    assert first.json()["meta"]["embeddingProvider"] == "local"
+    assert second.json()["meta"]["embeddingProvider"] == "cache"
+    assert model_calls == [["where is the wifi password?"]]
+    assert contents(second) == contents(first)
+
+
+def test_results_are_ordered_by_structural_weight(post_json, fake_embedder):
+    # similarity 0.9 φ 0 → 0.63; similarity 0.6 φ 5 → 0.72; similarity 0.8 φ 1 → 0.62
+    make_memories(
+        [
+            {"content": "close", "vector": axis(0, 1, np.sqrt(1 - 0.9**2))},
+            {"content": "resonant", "vector": axis(0, 1, np.sqrt(1 - 0.6**2)), "resonance_phi": 5.0},
+            {"content": "middle", "vector": axis(0, 2, np.sqrt(1 - 0.8**2)), "resonance_phi": 1.0},
+        ]
+    )
+    fake_embedder.vectors["q"] = axis(0)
+
+    response = post_json(QUERY, {"query": "q"})
+
+    assert contents(response) == ["resonant", "close", "middle"]
+    hits = response.json()["data"]["memories"]
+    assert hits[0]["similarity"] == pytest.approx(0.6, abs=1e-4)
+    assert hits[0]["structuralWeight"] == pytest.approx(0.6 * 0.7 + 0.3, abs=1e-4)
+    assert hits[1]["structuralWeight"] == pytest.approx(0.63, abs=1e-4)
+
+
+def test_threshold_drops_less_similar_memories(post_json, fake_embedder):
+    make_memories(
+        [
+            {"content": "similar", "vector": axis(0, 1, np.sqrt(1 - 0.5**2))},
+            {"content": "dissimilar", "vector": axis(0, 1, np.sqrt(1 - 0.2**2)), "resonance_phi": 5.0},
+        ]
+    )
+    fake_embedder.vectors["q"] = axis(0)
+
+    assert contents(post_json(QUERY, {"query": "q", "similarityThreshold": 0.3})) == ["similar"]
+    assert contents(post_json(QUERY, {"query": "q", "similarityThreshold": 0.1})) == ["dissimilar", "similar"]
+
+
+def test_default_threshold_is_the_setting(post_json, fake_embedder, settings):
+    settings.ANIMA_SIMILARITY_THRESHOLD = 0.55
+    make_memories([{"content": "half", "vector": axis(0, 1, np.sqrt(1 - 0.5**2))}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    assert contents(post_json(QUERY, {"query": "q"})) == []
+
+
+def test_tier_category_and_tag_filters(post_json, fake_embedder):
+    make_memories(
+        [
+            {"content": "active-a", "vector": axis(0), "category": "work", "tags": ["a", "b"]},
+            {"content": "thread-a", "vector": axis(0), "tier": Tier.THREAD, "category": "work", "tags": ["a"]},
+            {"content": "stable-b", "vector": axis(0), "tier": Tier.STABLE, "category": "home", "tags": ["b"]},
+        ]
+    )
+    fake_embedder.vectors["q"] = axis(0)
+
+    assert sorted(contents(post_json(QUERY, {"query": "q", "tiers": ["thread", "stable"]}))) == ["stable-b", "thread-a"]
+    assert sorted(contents(post_json(QUERY, {"query": "q", "category": "work"}))) == ["active-a", "thread-a"]
+    assert contents(post_json(QUERY, {"query": "q", "tags": ["a", "b"]})) == ["active-a"]
+    assert sorted(contents(post_json(QUERY, {"query": "q", "tags": ["b"]}))) == ["active-a", "stable-b"]
+
+
+def test_filters_do_not_starve_the_candidate_pool(post_json, fake_embedder):
+    """150 closer memories in another category: iterative scan still reaches the match."""
+    make_memories(
+        [{"content": f"noise {i}", "vector": axis(0, 1 + i % 50, 0.1), "category": "noise"} for i in range(150)]
+        + [{"content": "wanted", "vector": axis(0, 60, 0.5), "category": "wanted"}]
+    )
+    fake_embedder.vectors["q"] = axis(0)
+
+    assert contents(post_json(QUERY, {"query": "q", "category": "wanted", "limit": 1})) == ["wanted"]
+
+
+def test_limit_caps_the_results(post_json, fake_embedder):
+    make_memories([{"content": f"m{i}", "vector": axis(0, 1 + i, 0.1)} for i in range(30)])
+    fake_embedder.vectors["q"] = axis(0)
+
+    response = post_json(QUERY, {"query": "q", "limit": 7})
+
+    assert response.json()["data"]["count"] == 7
+
+
+def test_hits_show_their_counters_after_the_update(post_json, fake_embedder):
+    [memory] = make_memories([{"content": "hit", "vector": axis(0), "resonance_phi": 4.95}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    hit = post_json(QUERY, {"query": "q", "conversationId": "conv-1"}).json()["data"]["memories"][0]
+
+    assert hit["accessCount"] == 1
+    assert hit["resonancePhi"] == pytest.approx(5.0)  # capped at 5
+    memory.refresh_from_db()
+    assert memory.access_count == 1
+    assert memory.last_accessed.isoformat().replace("+00:00", "Z") == hit["lastAccessed"]
+    assert list(MemoryAccess.objects.values_list("conversation_id", flat=True)) == ["conv-1"]
+
+
+def _statement_kinds(captured) -> list[str]:
+    kinds = []
+    for query in captured:
+        sql = query["sql"].lstrip()
+        if sql.startswith("WITH target AS"):
+            kinds.append("UPDATE memories_memory … RETURNING")
+        elif sql.startswith("INSERT INTO"):
+            kinds.append("INSERT " + sql.split()[2].strip('"'))
+        else:
+            kinds.append(sql.split()[0])
+    return kinds
+
+
+def test_access_effects_are_a_constant_number_of_statements(django_assert_num_queries, fake_embedder):
+    few = make_memories([{"content": f"a{i}", "vector": axis(0)} for i in range(2)])
+    many = make_memories([{"content": f"b{i}", "vector": axis(0), "access_count": 4} for i in range(40)])
+
+    with django_assert_num_queries(4) as few_queries:
+        memories_record_access(namespace="default", memory_ids=[m.id for m in few])
+    with django_assert_num_queries(5) as many_queries:
+        result = memories_record_access(namespace="default", memory_ids=[m.id for m in many])
+
+    assert len(result.promotions) == 40
+    assert _statement_kinds(few_queries.captured_queries) == [
+        "SAVEPOINT",
+        "UPDATE memories_memory … RETURNING",
+        "INSERT memories_memoryaccess",
+        "RELEASE",
+    ]
+    assert _statement_kinds(many_queries.captured_queries) == [
+        "SAVEPOINT",
+        "UPDATE memories_memory … RETURNING",
+        "INSERT memories_memoryaccess",
+        "INSERT memories_tierpromotion",
+        "RELEASE",
+    ]
+    sql = " ".join(q["sql"] for q in few_queries.captured_queries + many_queries.captured_queries)
+    assert "memories_memoryembedding" not in sql
+
+
+def _embedding_row_versions():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT memory_id, ctid::text, xmin::text FROM memories_memoryembedding ORDER BY memory_id")
+        return cursor.fetchall()
+
+
+def _embedding_table_stats():
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_clear_snapshot()")
+        cursor.execute(
+            "SELECT n_tup_ins, n_tup_upd, n_tup_del, n_tup_hot_upd FROM pg_stat_user_tables "
+            "WHERE relname = 'memories_memoryembedding'"
+        )
+        return cursor.fetchone()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_queries_leave_the_embedding_table_untouched(post_json, fake_embedder):
+    make_memories([{"content": f"m{i}", "vector": axis(0, 1 + i, 0.3)} for i in range(30)])
+    fake_embedder.vectors["q"] = axis(0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT pg_stat_force_next_flush()")
+    connection.close()  # flushes this backend's pending table statistics
+    versions_before, stats_before = _embedding_row_versions(), _embedding_table_stats()
+    counters_before = dict(Memory.objects.values_list("id", "access_count"))
+
+    for i in range(50):
+        assert post_json(QUERY, {"query": "q", "limit": 5 + i % 10, "conversationId": f"c{i}"}).status_code == 200
+
+    connection.close()
+    assert _embedding_row_versions() == versions_before
+    assert _embedding_table_stats() == stats_before
+    touched = Memory.objects.filter(access_count__gt=0)
+    assert touched.exists()
+    assert all(m.access_count > counters_before[m.id] and m.resonance_phi > 0 for m in touched)
+
+
+def test_crossing_five_and_twenty_promotes_one_step_each_with_audit(fake_embedder):
+    [memory] = make_memories([{"content": "m", "vector": axis(0)}])
+
+    for _ in range(4):
+        memories_record_access(namespace="default", memory_ids=[memory.id])
+    memory.refresh_from_db()
+    assert memory.tier == Tier.ACTIVE
+    assert TierPromotion.objects.count() == 0
+
+    promotions = memories_record_access(namespace="default", memory_ids=[memory.id]).promotions  # 5th
+    assert [(p.from_tier, p.to_tier) for p in promotions] == [("active", "thread")]
+    for _ in range(14):
+        assert memories_record_access(namespace="default", memory_ids=[memory.id]).promotions == []
+    promotions = memories_record_access(namespace="default", memory_ids=[memory.id]).promotions  # 20th
+    assert [(p.from_tier, p.to_tier) for p in promotions] == [("thread", "stable")]
+    for _ in range(5):
+        memories_record_access(namespace="default", memory_ids=[memory.id])
+
+    memory.refresh_from_db()
+    assert memory.tier == Tier.STABLE
+    audit = list(TierPromotion.objects.order_by("created_at").values_list("from_tier", "to_tier", "reason", "access_count_at_promotion"))
+    assert audit == [("active", "thread", "access_threshold", 5), ("thread", "stable", "access_threshold", 20)]
+
+
+def test_memory_moved_down_by_hand_stays_on_its_next_access(post_json, fake_embedder):
+    [memory] = make_memories([{"content": "m", "vector": axis(0), "tier": Tier.ACTIVE, "access_count": 25}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    response = post_json(QUERY, {"query": "q"})
+
+    assert response.json()["data"]["memories"][0]["tier"] == "active"
+    assert "promotions" not in response.json()["meta"]
+    assert TierPromotion.objects.count() == 0
+
+
+def test_memory_moved_up_by_hand_is_not_moved_by_the_threshold(fake_embedder):
+    [memory] = make_memories([{"content": "m", "vector": axis(0), "tier": Tier.STABLE, "access_count": 4}])
+
+    result = memories_record_access(namespace="default", memory_ids=[memory.id])
+
+    assert result.promotions == []
+    memory.refresh_from_db()
+    assert memory.tier == Tier.STABLE
+
+
+def test_query_reports_promotions(post_json, fake_embedder):
+    [memory] = make_memories([{"content": "m", "vector": axis(0), "access_count": 4}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    meta = post_json(QUERY, {"query": "q"}).json()["meta"]
+
+    assert meta["promotions"] == [{"memoryId": str(memory.id), "fromTier": "active", "toTier": "thread"}]
+    assert meta["queryTime"] >= 0
+
+
+def test_deleted_memories_are_never_returned(post_json, fake_embedder):
+    from django.utils import timezone
+
+    make_memories([{"content": "gone", "vector": axis(0), "deleted_at": timezone.now()}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    assert contents(post_json(QUERY, {"query": "q"})) == []
+
+
+def test_other_namespaces_are_never_returned(post_json, fake_embedder):
+    make_memories([{"content": "elsewhere", "vector": axis(0)}], namespace="other")
+    fake_embedder.vectors["q"] = axis(0)
+
+    assert contents(post_json(QUERY, {"query": "q"})) == []
+
+
+def test_hybrid_fuses_full_text_and_vector_matches(post_json, fake_embedder):
+    make_memories(
+        [
+            {"content": "The invoice number is ZX-4471.", "vector": axis(5)},  # text match, vector far away
+            {"content": "Something semantically close.", "vector": axis(0, 1, 0.3)},
+            {"content": "Unrelated and far.", "vector": axis(7)},
+        ]
+    )
+    fake_embedder.vectors["invoice ZX-4471"] = axis(0)
+
+    hybrid = post_json(QUERY, {"query": "invoice ZX-4471", "mode": "hybrid"})
+    semantic = post_json(QUERY, {"query": "invoice ZX-4471"})
+
+    assert contents(semantic) == ["Something semantically close."]
+    assert sorted(contents(hybrid)) == ["Something semantically close.", "The invoice number is ZX-4471."]
+    hits = hybrid.json()["data"]["memories"]
+    assert all(hit["rrfScore"] > 0 for hit in hits)
+    # φ was 0 for both: the order is 0.7 × rrf / rrf_max.
+    assert hits[0]["structuralWeight"] == pytest.approx(0.7, abs=1e-4)
+    assert hits[1]["structuralWeight"] == pytest.approx(0.7 * hits[1]["rrfScore"] / hits[0]["rrfScore"], abs=1e-4)
+
+
+def test_query_finds_meaning_with_the_real_model(post_json):
+    for text in ["Dana is allergic to peanuts.", "The staging server runs Debian 12.", "Alice prefers morning meetings."]:
+        post_json(ADD, {"content": text})
+
+    response = post_json(QUERY, {"query": "Which food must Dana avoid?", "limit": 1})
+
+    assert contents(response) == ["Dana is allergic to peanuts."]
