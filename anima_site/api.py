@@ -9,7 +9,7 @@ block), then shapes every error into
 import logging
 from datetime import datetime, timezone
 
-from django.db import DatabaseError, InterfaceError, OperationalError
+from django.db import DatabaseError, InterfaceError, OperationalError, transaction
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -127,9 +127,7 @@ def exception_handler(exc, context):
     if response is None:
         # Not an API exception: log the trace here, never show it to the client.
         logger.error("unhandled error", exc_info=exc)
-        if isinstance(exc, DatabaseError):
-            from django.db import transaction
-
+        if isinstance(exc, DatabaseError) and transaction.get_connection().in_atomic_block:
             transaction.set_rollback(True)
         return Response(
             error_body(request, "INTERNAL_ERROR", "Internal error. The request id identifies it in the logs."),

@@ -1,5 +1,6 @@
 """HTTP for memories: validate the input, call one service, shape the output. No rules here."""
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import viewsets
 from rest_framework.decorators import action
 
@@ -28,6 +29,7 @@ def _validated(serializer_class, data) -> dict:
 
 
 class MemoryViewSet(viewsets.ViewSet):
+    @extend_schema(request=MemoryAddInput, responses={200: MemoryOutput, 201: MemoryOutput}, summary="Store a memory")
     @action(detail=False, methods=["post"], url_path="add")
     def add(self, request):
         body = _validated(MemoryAddInput, request.data)
@@ -51,6 +53,7 @@ class MemoryViewSet(viewsets.ViewSet):
             meta["promotions"] = _promotions(result.promotions)
         return success(request, data, status_code=200 if result.is_duplicate else 201, **meta)
 
+    @extend_schema(request=MemoryQueryInput, responses={200: QueryHitOutput(many=True)}, summary="Find memories")
     @action(detail=False, methods=["post"], url_path="query")
     def query(self, request):
         body = _validated(MemoryQueryInput, request.data)
@@ -77,6 +80,7 @@ class MemoryViewSet(viewsets.ViewSet):
             meta["promotions"] = _promotions(result.promotions)
         return success(request, {"memories": memories, "count": len(memories), "query": body["query"]}, **meta)
 
+    @extend_schema(parameters=[MemoryBootstrapInput], responses={200: MemoryOutput(many=True)}, summary="Bootstrap")
     @action(detail=False, methods=["get"], url_path="bootstrap")
     def bootstrap(self, request):
         params = _validated(MemoryBootstrapInput, request.query_params.dict())

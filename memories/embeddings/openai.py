@@ -52,6 +52,8 @@ class OpenAIProvider(EmbeddingProvider):
             raise EmbeddingError(f"malformed answer from {self._url}: {exc!r}") from None
         if len(vectors) != len(texts) or any(v.shape != (self.dimensions,) for v in vectors):
             raise EmbeddingError(f"{self._url} answered {len(vectors)} vectors of the wrong count or dimension")
+        if any(not np.isfinite(vector).all() or not vector.any() for vector in vectors):
+            raise EmbeddingError(f"{self._url} answered a vector with non-finite values or of zero length")
         return [Embedding(vector=_normalised(vector), truncated=False) for vector in vectors]
 
     def _post(self, payload: dict) -> dict:
