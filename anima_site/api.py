@@ -115,9 +115,17 @@ def _flatten(messages) -> list[str]:
 
 def exception_handler(exc, context):
     from memories.embeddings.base import EmbeddingError
+    from memories.errors import ContentConflictError, MemoryNotFoundError
 
     request = context.get("request")
-    if isinstance(exc, EmbeddingError):
+    if isinstance(exc, MemoryNotFoundError):
+        details = {"memoryId": str(exc.memory_id)}
+        if exc.merged_into:
+            details["mergedInto"] = str(exc.merged_into)
+        exc = MemoryNotFound("Memory not found." if not exc.merged_into else "Memory was merged into another.", details=details)
+    elif isinstance(exc, ContentConflictError):
+        exc = Conflict("Another memory of this namespace has this content.", details={"existingId": str(exc.existing_id)})
+    elif isinstance(exc, EmbeddingError):
         logger.warning("embedding provider unavailable: %s", exc)
         exc = EmbeddingUnavailable()
     elif isinstance(exc, (OperationalError, InterfaceError)):

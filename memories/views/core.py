@@ -1,7 +1,6 @@
-"""HTTP for memories: validate the input, call one service, shape the output. No rules here."""
+"""The core routes: add, query, bootstrap."""
 
 from drf_spectacular.utils import extend_schema
-from rest_framework import viewsets
 from rest_framework.decorators import action
 
 from anima_site.api import success
@@ -18,21 +17,23 @@ from memories.services.adding import MESSAGE_CREATED, MESSAGE_DUPLICATE, memory_
 from memories.services.querying import QueryFilters, memory_query
 
 
-def _promotions(promotions) -> list[dict]:
+def promotions_output(promotions) -> list[dict]:
     return [{"memoryId": str(p.memory_id), "fromTier": p.from_tier, "toTier": p.to_tier} for p in promotions]
 
 
-def _validated(serializer_class, data) -> dict:
+def validated(serializer_class, data) -> dict:
     serializer = serializer_class(data=data)
     serializer.is_valid(raise_exception=True)
     return serializer.validated_data
 
 
-class MemoryViewSet(viewsets.ViewSet):
+class CoreMemoryActions:
+    """``/memories/add``, ``/memories/query``, ``/memories/bootstrap``."""
+
     @extend_schema(request=MemoryAddInput, responses={200: MemoryOutput, 201: MemoryOutput}, summary="Store a memory")
     @action(detail=False, methods=["post"], url_path="add")
     def add(self, request):
-        body = _validated(MemoryAddInput, request.data)
+        body = validated(MemoryAddInput, request.data)
         result = memory_add(
             namespace=request_namespace(request),
             content=body["content"],
@@ -50,13 +51,13 @@ class MemoryViewSet(viewsets.ViewSet):
         }
         meta = {"embeddingProvider": result.embedding_provider}
         if result.promotions:
-            meta["promotions"] = _promotions(result.promotions)
+            meta["promotions"] = promotions_output(result.promotions)
         return success(request, data, status_code=200 if result.is_duplicate else 201, **meta)
 
     @extend_schema(request=MemoryQueryInput, responses={200: QueryHitOutput(many=True)}, summary="Find memories")
     @action(detail=False, methods=["post"], url_path="query")
     def query(self, request):
-        body = _validated(MemoryQueryInput, request.data)
+        body = validated(MemoryQueryInput, request.data)
         result = memory_query(
             namespace=request_namespace(request),
             query=body["query"],
@@ -77,13 +78,13 @@ class MemoryViewSet(viewsets.ViewSet):
             memories.append(shown)
         meta = {"queryTime": round(result.query_time_ms, 2), "embeddingProvider": result.embedding_provider}
         if result.promotions:
-            meta["promotions"] = _promotions(result.promotions)
+            meta["promotions"] = promotions_output(result.promotions)
         return success(request, {"memories": memories, "count": len(memories), "query": body["query"]}, **meta)
 
     @extend_schema(parameters=[MemoryBootstrapInput], responses={200: MemoryOutput(many=True)}, summary="Bootstrap")
     @action(detail=False, methods=["get"], url_path="bootstrap")
     def bootstrap(self, request):
-        params = _validated(MemoryBootstrapInput, request.query_params.dict())
+        params = validated(MemoryBootstrapInput, request.query_params.dict())
         result = memories_bootstrap(
             namespace=request_namespace(request),
             limit=params["limit"],
