@@ -40,6 +40,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "drf_spectacular",
     "django_prometheus",
+    "django_q",
     "memories",
     "meta",
 ]
@@ -165,6 +166,39 @@ ANIMA_PROMOTE_TO_STABLE_AT = env_int("ANIMA_PROMOTE_TO_STABLE_AT", 20, minimum=1
 ANIMA_QUERY_POOL_MIN = env_int("ANIMA_QUERY_POOL_MIN", 100, minimum=1)
 ANIMA_HNSW_EF_SEARCH = env_int("ANIMA_HNSW_EF_SEARCH", 100, minimum=1)
 ANIMA_HNSW_MAX_SCAN_TUPLES = env_int("ANIMA_HNSW_MAX_SCAN_TUPLES", 20_000, minimum=1)
+
+# --- Background work (django-q2) -------------------------------------------------------
+# The broker is the ORM (the same PostgreSQL: nothing else to run) unless ANIMA_REDIS_URL
+# is set. A task that outlives `timeout` is killed; an unacknowledged one (crashed worker,
+# failure) is delivered again after `retry` seconds, up to `max_attempts`. retry > timeout,
+# so a slow task is never run twice at once; tasks are idempotent all the same.
+ANIMA_REDIS_URL = env_str("ANIMA_REDIS_URL")
+ANIMA_TASK_TIMEOUT = env_int("ANIMA_TASK_TIMEOUT", 60, minimum=1)
+ANIMA_TASK_RETRY = env_int("ANIMA_TASK_RETRY", 90, minimum=2)
+if ANIMA_TASK_RETRY <= ANIMA_TASK_TIMEOUT:
+    raise ImproperlyConfigured("ANIMA_TASK_RETRY must be greater than ANIMA_TASK_TIMEOUT")
+Q_CLUSTER = {
+    "name": "anima",
+    "workers": env_int("ANIMA_TASK_WORKERS", 1, minimum=1),
+    "timeout": ANIMA_TASK_TIMEOUT,
+    "retry": ANIMA_TASK_RETRY,
+    "max_attempts": env_int("ANIMA_TASK_MAX_ATTEMPTS", 5, minimum=1),
+    "ack_failures": False,
+    "save_limit": 1000,
+    "catch_up": False,
+    "poll": env_float("ANIMA_TASK_POLL", 0.5, minimum=0.05),
+    "label": "Tasks",
+    "sync": env_bool("ANIMA_TASKS_SYNC", False),
+}
+if ANIMA_REDIS_URL:
+    Q_CLUSTER["redis"] = ANIMA_REDIS_URL
+else:
+    Q_CLUSTER["orm"] = "default"
+
+# --- Memory dynamics (SPEC §5) --------------------------------------------------------
+ANIMA_SEMANTIC_CONSOLIDATION = env_bool("ANIMA_SEMANTIC_CONSOLIDATION", True)
+ANIMA_CONSOLIDATION_SIMILARITY = env_float("ANIMA_CONSOLIDATION_SIMILARITY", 0.95, minimum=0, maximum=1)
+ANIMA_ACCESS_LOG_RETENTION_HOURS = env_int("ANIMA_ACCESS_LOG_RETENTION_HOURS", 24, minimum=1)
 
 LOGGING = {
     "version": 1,

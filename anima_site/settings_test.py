@@ -13,3 +13,5 @@ STORAGES = {
 }
 # Tests never serve collected static files.
 MIDDLEWARE = [m for m in MIDDLEWARE if m != "whitenoise.middleware.WhiteNoiseMiddleware"]  # noqa: F405
+# Background tasks run in-process at enqueue time (one test starts a real worker).
+Q_CLUSTER = {**Q_CLUSTER, "sync": True}  # noqa: F405

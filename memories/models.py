@@ -165,3 +165,13 @@ class TierCount(models.Model):
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["namespace", "tier"], name="tiercount_uniq")]
+
+
+class AppliedBatch(models.Model):
+    """Keys of co-occurrence batches already counted: a re-delivered task adds nothing twice.
+
+    Rows older than the access-log retention are removed with the access log.
+    """
+
+    key = models.UUIDField(primary_key=True)
+    applied_at = models.DateTimeField(default=timezone.now, db_index=True)

@@ -172,3 +172,104 @@ class QueryHitOutput(MemoryOutput):
 
     def get_structuralWeight(self, memory) -> float:
         return round(memory.structural_weight, 6)
+
+
+# --- The memory resource (list, PATCH, restore) -------------------------------------------
+# (Imported here, not at the top, so that this block stays one self-contained addition.)
+from memories.listing import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, InvalidCursorError  # noqa: E402
+
+MAX_LIST_LIMIT = MAX_PAGE_SIZE
+DEFAULT_LIST_LIMIT = DEFAULT_PAGE_SIZE
+
+#: API ordering names → Memory fields; ``-`` in front for descending.
+LIST_ORDERINGS = {
+    "createdAt": "created_at",
+    "lastAccessed": "last_accessed",
+    "resonancePhi": "resonance_phi",
+    "accessCount": "access_count",
+}
+#: Query-string keys that may be repeated (each value one more condition).
+_REPEATABLE_QUERY_KEYS = {"tag"}
+
+
+def _list_ordering_choices() -> list[str]:
+    return [prefix + name for name in LIST_ORDERINGS for prefix in ("", "-")]
+
+
+class MemoryListInput(StrictSerializer):
+    """``GET /memories/``: the query string. ``tag`` may repeat (all must match)."""
+
+    tier = serializers.ChoiceField(choices=Tier.values, required=False)
+    category = serializers.CharField(max_length=100, required=False)
+    tag = serializers.ListField(
+        child=serializers.CharField(min_length=1, max_length=MAX_TAG_CHARS), max_length=MAX_TAGS, required=False
+    )
+    isCatalyst = QueryBooleanField(required=False)
+    source = serializers.CharField(max_length=100, required=False)
+    createdAfter = serializers.DateTimeField(required=False)
+    createdBefore = serializers.DateTimeField(required=False)
+    ordering = serializers.ChoiceField(choices=_list_ordering_choices(), required=False, default="-createdAt")
+    limit = serializers.IntegerField(min_value=1, max_value=MAX_LIST_LIMIT, required=False, default=DEFAULT_LIST_LIMIT)
+    cursor = serializers.CharField(max_length=1000, required=False)
+
+    def to_internal_value(self, data):
+        repeated = {}
+        if hasattr(data, "getlist"):
+            repeated = {
+                key: ["Given more than once."]
+                for key in data
+                if key not in _REPEATABLE_QUERY_KEYS and len(data.getlist(key)) > 1
+            }
+        try:
+            value = super().to_internal_value(data)
+        except serializers.ValidationError as exc:
+            raise serializers.ValidationError({**exc.detail, **repeated}) from None
+        if repeated:
+            raise serializers.ValidationError(repeated)
+        return value
+
+    def validate_ordering(self, value):
+        return ("-" if value.startswith("-") else "") + LIST_ORDERINGS[value.removeprefix("-")]
+
+    def validate_cursor(self, value):
+        try:
+            return Cursor.decode(value)
+        except InvalidCursorError:
+            raise serializers.ValidationError("Invalid cursor; use a nextCursor or previousCursor as given.") from None
+
+    def validate(self, attrs):
+        after, before = attrs.get("createdAfter"), attrs.get("createdBefore")
+        if after is not None and before is not None and after >= before:
+            raise serializers.ValidationError({"createdBefore": ["Must be later than createdAfter."]})
+        cursor = attrs.get("cursor")
+        if cursor is not None and cursor.ordering != attrs["ordering"]:
+            raise serializers.ValidationError({"cursor": ["This cursor belongs to another ordering."]})
+        return attrs
+
+
+class MemoryPatchInput(StrictSerializer):
+    """``PATCH /memories/{id}/``: the fields given change; ``null`` clears category/source."""
+
+    content = ContentField(required=False)
+    category = JsonCharField(max_length=100, required=False, allow_null=True)
+    tags = _tags_field()
+    source = JsonCharField(max_length=100, required=False, allow_null=True)
+    isCatalyst = JsonBooleanField(required=False)
+    metadata = MetadataField(required=False)
+
+
+class MemoryRestoreInput(StrictSerializer):
+    """``POST /memories/{id}/restore/`` takes no fields (any key is a 400)."""
+
+
+class MemoryPageOutput(serializers.Serializer):
+    memories = MemoryOutput(many=True)
+    count = serializers.IntegerField()
+    nextCursor = serializers.CharField(allow_null=True)
+    previousCursor = serializers.CharField(allow_null=True)
+
+
+class MemoryDeletedOutput(serializers.Serializer):
+    id = serializers.UUIDField()
+    deletedAt = serializers.DateTimeField()
+    message = serializers.CharField()

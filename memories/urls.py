@@ -1,6 +1,7 @@
 from rest_framework.routers import SimpleRouter
 
 from memories.views import MemoryViewSet
+from memories.views.associations import AssociationViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -13,5 +14,6 @@ class OptionalSlashRouter(SimpleRouter):
 
 router = OptionalSlashRouter()
 router.register("memories", MemoryViewSet, basename="memory")
+router.register("associations", AssociationViewSet, basename="association")
 
 urlpatterns = router.urls

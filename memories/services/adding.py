@@ -5,6 +5,9 @@ Correctness under concurrency rests on the partial unique constraint
 ``(namespace, content_hash) WHERE deleted_at IS NULL``: the insert is
 ``INSERT … ON CONFLICT DO NOTHING``; when a concurrent add won, this one waits for it
 to commit, inserts nothing and answers as a duplicate. No prior SELECT decides.
+
+After a new memory commits, consolidation and catalyst detection are enqueued
+(``memories.tasks``); the response does not wait for them.
 """
 
 from dataclasses import dataclass
@@ -16,6 +19,7 @@ from django.utils import timezone
 from memories.embeddings import embed_texts
 from memories.models import LIVE, Memory, MemoryEmbedding, Tier
 from memories.services.access import memories_record_access
+from memories.tasks import enqueue_after_add
 from memories.text import content_hash, normalized_hash
 
 CATALYST_INITIAL_PHI = 1.0
@@ -102,6 +106,7 @@ def memory_add(
                     embedding_model=embedded.model_id,
                     truncated=embedding.truncated,
                 )
+                enqueue_after_add(memory_id=memory.pk, is_catalyst=is_catalyst)
                 return AddResult(
                     memory=memory,
                     is_duplicate=False,

@@ -33,6 +33,7 @@ from pgvector.django import CosineDistance
 from memories.embeddings import embed_texts
 from memories.models import LIVE, Memory, MemoryEmbedding
 from memories.services.access import QUERY_PHI_INCREMENT, AccessResult, memories_record_access
+from memories.tasks import enqueue_after_query
 
 SIMILARITY_WEIGHT = 0.7
 PHI_WEIGHT = 0.3
@@ -236,6 +237,7 @@ def memory_query(
             conversation_id=conversation_id,
             phi_increment=QUERY_PHI_INCREMENT,
         )
+        enqueue_after_query(namespace=namespace, memory_ids=list(access.memories), conversation_id=conversation_id)
     hits = [(access.memories[c.memory_id], c) for c in ranked if c.memory_id in access.memories]
     return QueryResult(
         hits=hits,

@@ -9,7 +9,8 @@ prefix.
 from rest_framework import viewsets
 
 from memories.views.core import CoreMemoryActions
+from memories.views.dynamics import DynamicsMemoryActions
 
 
-class MemoryViewSet(CoreMemoryActions, viewsets.ViewSet):
+class MemoryViewSet(CoreMemoryActions, DynamicsMemoryActions, viewsets.ViewSet):
     pass

@@ -2,8 +2,8 @@
 
 Loading settings starts the embedded PostgreSQL when ``DATABASE_URL`` is unset (this
 process holds it; it stops when this command stops). Then: migrate, the database system
-checks (pgvector version, embedding space), collectstatic for the admin, and gunicorn
-with ``gunicorn.conf.py``. The children inherit ``DATABASE_URL`` and never start a
+checks (pgvector version, embedding space), collectstatic for the admin, gunicorn with
+``gunicorn.conf.py`` and the django-q2 worker cluster (``manage.py qcluster``). The children inherit ``DATABASE_URL`` and never start a
 database of their own. Ctrl-C or SIGTERM stops the children, then the database.
 """
 
@@ -11,6 +11,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 
 from django.conf import settings
 from django.core.management import call_command
@@ -32,13 +33,23 @@ class Command(BaseCommand):
         env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "ANIMA_HOST": host, "ANIMA_PORT": str(port)}
         gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(settings.BASE_DIR / "gunicorn.conf.py")]
         self.stdout.write(f"==> Anima on http://{host}:{port}/  (API: /api/v1/, docs: /api/docs/; Ctrl-C stops)")
-        child = subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env)
+        worker = [sys.executable, "manage.py", "qcluster"]
+        children = [
+            subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env),
+            subprocess.Popen(worker, cwd=settings.BASE_DIR, env=env),
+        ]
 
         def stop(signum, frame):
-            child.send_signal(signal.SIGTERM)
+            for child in children:
+                if child.poll() is None:
+                    child.send_signal(signal.SIGTERM)
 
         signal.signal(signal.SIGTERM, stop)
         signal.signal(signal.SIGINT, stop)
-        code = child.wait()
+        # When either child ends, stop the other: a server without its worker is half a server.
+        while all(child.poll() is None for child in children):
+            time.sleep(0.5)
+        stop(None, None)
+        codes = [child.wait() for child in children]
         self.stdout.write("==> stopped")
-        sys.exit(code if code > 0 else 0)
+        sys.exit(max(codes) if max(codes) > 0 else 0)

@@ -1,0 +1,240 @@
+"""Reads for the memory resource and the admin: the filtered, keyset-paginated list, one
+memory by id, and a memory's nearest neighbours.
+
+The list pages by keyset ("cursor"), not by offset: a cursor names the last row shown,
+as (value of the ordering column, id), and the next page starts strictly after it
+in ``ORDER BY <column>, id`` (both descending for a descending ordering). Page *n*
+costs what page 1 costs, ties in φ or access count never repeat or skip a row, and
+rows added meanwhile do not shift the pages. ``lastAccessed``, ``accessCount`` and
+``resonancePhi`` change when a query returns a memory; such a memory moves in the
+order, so a walk through those orderings may meet it twice or not at all — the
+``createdAt`` ordering is the stable one.
+"""
+
+import base64
+import binascii
+import json
+from dataclasses import dataclass
+from datetime import datetime
+from uuid import UUID
+
+from django.db import transaction
+from django.db.models import F, Q, QuerySet
+from django.db.models.functions import Substr
+from pgvector.django import CosineDistance
+
+from memories.errors import MemoryNotFoundError
+from memories.models import LIVE, Memory, MemoryEmbedding
+from memories.services.querying import _configure_hnsw
+
+#: Columns the list may be ordered by (the API names them createdAt, lastAccessed, …).
+LIST_ORDER_FIELDS = ("created_at", "last_accessed", "resonance_phi", "access_count")
+_DATETIME_FIELDS = {"created_at", "last_accessed"}
+DEFAULT_LIST_ORDERING = "-created_at"
+DEFAULT_PAGE_SIZE = 20
+MAX_PAGE_SIZE = 100
+SIMILAR_LIMIT = 10
+#: Characters of a neighbour's content shown next to it.
+PREVIEW_CHARS = 200
+
+
+class InvalidCursorError(ValueError):
+    """The cursor is not one this module wrote."""
+
+
+@dataclass(frozen=True)
+class Cursor:
+    """A position in one ordering: after (``value``, ``memory_id``) in the page direction.
+
+    ``backwards`` cursors lead to the previous page: rows before the position.
+    """
+
+    ordering: str
+    value: object
+    memory_id: UUID
+    backwards: bool = False
+
+    def encode(self) -> str:
+        value = self.value.isoformat() if isinstance(self.value, datetime) else self.value
+        raw = json.dumps({"o": self.ordering, "v": value, "id": str(self.memory_id), "b": self.backwards})
+        return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+    @classmethod
+    def decode(cls, token: str) -> "Cursor":
+        try:
+            raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            ordering, value, memory_id, backwards = raw["o"], raw["v"], UUID(raw["id"]), raw["b"]
+            field = ordering.removeprefix("-")
+            if field not in LIST_ORDER_FIELDS or not isinstance(backwards, bool):
+                raise InvalidCursorError("unknown ordering")
+            if field in _DATETIME_FIELDS:
+                value = datetime.fromisoformat(value)
+                if value.tzinfo is None:
+                    raise InvalidCursorError("naive timestamp")
+            elif isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise InvalidCursorError("not a number")
+        except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+            raise InvalidCursorError(str(exc)) from None
+        return cls(ordering=ordering, value=value, memory_id=memory_id, backwards=backwards)
+
+
+@dataclass(frozen=True)
+class MemoryListFilters:
+    tier: str | None = None
+    category: str | None = None
+    #: Every tag must be present.
+    tags: list[str] | None = None
+    is_catalyst: bool | None = None
+    source: str | None = None
+    #: Inclusive lower bound of ``created_at``.
+    created_after: datetime | None = None
+    #: Exclusive upper bound of ``created_at``.
+    created_before: datetime | None = None
+
+    def q(self) -> Q:
+        q = Q()
+        if self.tier is not None:
+            q &= Q(tier=self.tier)
+        if self.category is not None:
+            q &= Q(category=self.category)
+        if self.tags:
+            q &= Q(tags__contains=list(self.tags))
+        if self.is_catalyst is not None:
+            q &= Q(is_catalyst=self.is_catalyst)
+        if self.source is not None:
+            q &= Q(source=self.source)
+        if self.created_after is not None:
+            q &= Q(created_at__gte=self.created_after)
+        if self.created_before is not None:
+            q &= Q(created_at__lt=self.created_before)
+        return q
+
+
+@dataclass(frozen=True)
+class MemoryPage:
+    memories: list[Memory]
+    next_cursor: str | None
+    previous_cursor: str | None
+
+
+def memory_output_queryset() -> QuerySet:
+    """Memories as the API shows them: ``embedding_truncated`` joined in, the vector and
+    the full-text column never read."""
+    return Memory.objects.annotate(embedding_truncated=F("embedding__truncated")).defer("search_vector")
+
+
+def memory_get(*, namespace: str, memory_id: UUID) -> Memory:
+    """One live memory of the namespace; ``MemoryNotFoundError`` (naming the survivor of a
+    merge) otherwise."""
+    memory = memory_output_queryset().filter(LIVE, namespace=namespace, pk=memory_id).first()
+    if memory is None:
+        raise memory_not_found(namespace=namespace, memory_id=memory_id)
+    return memory
+
+
+def memory_not_found(*, namespace: str, memory_id: UUID) -> MemoryNotFoundError:
+    """The error for a memory that is not live here, with ``merged_into`` when it was merged."""
+    merged_into = (
+        Memory.objects.filter(namespace=namespace, pk=memory_id).values_list("merged_into_id", flat=True).first()
+    )
+    return MemoryNotFoundError(memory_id, merged_into)
+
+
+def _keyset_order(ordering: str, backwards: bool) -> tuple[str, bool, list[str]]:
+    field = ordering.removeprefix("-")
+    descending = ordering.startswith("-") != backwards
+    prefix = "-" if descending else ""
+    return field, descending, [f"{prefix}{field}", f"{prefix}id"]
+
+
+def _after(field: str, descending: bool, cursor: Cursor) -> Q:
+    op = "lt" if descending else "gt"
+    return Q(**{f"{field}__{op}": cursor.value}) | Q(**{field: cursor.value, f"id__{op}": cursor.memory_id})
+
+
+def memories_list(
+    *,
+    namespace: str,
+    filters: MemoryListFilters | None = None,
+    ordering: str = DEFAULT_LIST_ORDERING,
+    page_size: int = DEFAULT_PAGE_SIZE,
+    cursor: Cursor | None = None,
+) -> MemoryPage:
+    """One page of the namespace's live memories, ``page_size`` ≤ ``MAX_PAGE_SIZE``.
+
+    ``ordering`` is a field of ``LIST_ORDER_FIELDS``, ``-`` for descending; ties are
+    broken by id in the same direction. A ``cursor`` must come from the same ordering.
+    """
+    field = ordering.removeprefix("-")
+    if field not in LIST_ORDER_FIELDS:
+        raise ValueError(f"cannot order memories by {ordering!r}")
+    if not 1 <= page_size <= MAX_PAGE_SIZE:
+        raise ValueError(f"page_size must be within 1..{MAX_PAGE_SIZE}")
+    if cursor is not None and cursor.ordering != ordering:
+        raise InvalidCursorError("the cursor belongs to another ordering")
+    backwards = cursor is not None and cursor.backwards
+    field, descending, order_by = _keyset_order(ordering, backwards)
+    rows = memory_output_queryset().filter(LIVE, (filters or MemoryListFilters()).q(), namespace=namespace)
+    if cursor is not None:
+        rows = rows.filter(_after(field, descending, cursor))
+    rows = list(rows.order_by(*order_by)[: page_size + 1])
+    more = len(rows) > page_size
+    rows = rows[:page_size]
+    if backwards:
+        rows.reverse()
+    if not rows:
+        return MemoryPage(memories=[], next_cursor=None, previous_cursor=None)
+
+    def position(memory: Memory, *, back: bool) -> str:
+        return Cursor(ordering=ordering, value=getattr(memory, field), memory_id=memory.pk, backwards=back).encode()
+
+    # Going forwards, rows before this page exist when we came from a cursor; going
+    # backwards, rows after it exist (we came from there).
+    has_next = more if not backwards else True
+    has_previous = cursor is not None if not backwards else more
+    return MemoryPage(
+        memories=rows,
+        next_cursor=position(rows[-1], back=False) if has_next else None,
+        previous_cursor=position(rows[0], back=True) if has_previous else None,
+    )
+
+
+@dataclass(frozen=True)
+class SimilarMemory:
+    memory_id: UUID
+    preview: str
+    tier: str
+    similarity: float
+
+
+def memory_similar(*, memory_id: UUID, limit: int = SIMILAR_LIMIT) -> list[SimilarMemory]:
+    """The live memories of the same namespace and embedding model nearest to this one.
+
+    Ordered by bare cosine distance and sliced, the statement the HNSW index serves, with
+    ``hnsw.iterative_scan`` so that deleted rows and other namespaces do not empty the
+    answer. Empty when the memory has no embedding.
+    """
+    source = (
+        MemoryEmbedding.objects.filter(memory_id=memory_id).values_list("embedding", "namespace", "embedding_model").first()
+    )
+    if source is None:
+        return []
+    vector, namespace, model_id = source
+    with transaction.atomic():
+        _configure_hnsw(limit)
+        rows = list(
+            MemoryEmbedding.objects.filter(
+                namespace=namespace, embedding_model=model_id, memory__deleted_at__isnull=True
+            )
+            .exclude(memory_id=memory_id)
+            .annotate(distance=CosineDistance("embedding", vector), preview=Substr("memory__content", 1, PREVIEW_CHARS))
+            .order_by("distance")
+            .values_list("memory_id", "distance", "preview", "memory__tier")[:limit]
+        )
+    similar = [
+        SimilarMemory(memory_id=mid, preview=preview, tier=tier, similarity=1.0 - distance)
+        for mid, distance, preview, tier in rows
+    ]
+    # relaxed_order may return neighbours slightly out of order.
+    similar.sort(key=lambda s: (-s.similarity, str(s.memory_id)))
+    return similar

@@ -1,0 +1,206 @@
+"""Semantic consolidation: re-statements of one fact become one memory; corrections stay.
+
+After each add (a task) and in the ``consolidate`` sweep. The candidate for a memory is
+another live memory of its namespace with the same ``normalized_hash``, else its nearest
+neighbour (same embedding model, through the HNSW index, itself excluded) when the
+similarity reaches ``ANIMA_CONSOLIDATION_SIMILARITY`` (0.95). Similarity alone does not
+decide: :func:`memories.text.same_fact` must agree, and a pinned memory is never merged
+away. Otherwise both stay visible and each lists the other in ``metadata.nearDuplicates``
+(at most 10) for staff to judge. When in doubt, link — never erase a correction.
+
+A merge folds the newer memory into the older one in one transaction (see
+:func:`memories_merge`). Everything here is idempotent: a merged memory is deleted and a
+linked pair is already listed, so a re-run changes nothing.
+"""
+
+import enum
+from dataclasses import dataclass
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.utils import timezone
+from pgvector.django import CosineDistance
+
+from memories.models import LIVE, MAX_TAGS, Memory, MemoryAccess, MemoryEmbedding
+from memories.services.access import PHI_MAX, memories_record_access
+from memories.text import same_fact
+
+MAX_NEAR_DUPLICATES = 10
+EXACT_SIMILARITY = 0.98
+PHI_CONTRIBUTION = 0.1
+CATALYST_PHI_CONTRIBUTION = 1.0
+NEAR_MATCH_FACTOR = 0.9
+
+
+class Outcome(str, enum.Enum):
+    MERGED = "merged"
+    LINKED = "linked"
+    NO_CANDIDATE = "no_candidate"
+    SKIPPED = "skipped"  # the memory is gone (deleted, merged) or has no embedding
+
+
+@dataclass(frozen=True)
+class Candidate:
+    memory_id: UUID
+    similarity: float
+
+
+def _similarity(first: UUID, second: UUID) -> float:
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT 1 - (a.embedding <=> b.embedding) FROM memories_memoryembedding a, memories_memoryembedding b "
+            "WHERE a.memory_id = %s AND b.memory_id = %s AND a.embedding_model = b.embedding_model",
+            [first, second],
+        )
+        row = cursor.fetchone()
+    return float(row[0]) if row else 0.0
+
+
+def find_candidate(memory: Memory) -> Candidate | None:
+    """The memory this one may duplicate: same normalised text first, else the nearest ≥ threshold."""
+    same_text = (
+        Memory.objects.filter(LIVE, namespace=memory.namespace, normalized_hash=memory.normalized_hash)
+        .exclude(pk=memory.pk)
+        .order_by("created_at", "id")
+        .values_list("id", flat=True)
+        .first()
+    )
+    if same_text is not None:
+        return Candidate(memory_id=same_text, similarity=_similarity(memory.pk, same_text))
+    own = MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("embedding", "embedding_model").first()
+    if own is None:
+        return None
+    vector, model_id = own
+    from memories.services.querying import _configure_hnsw
+
+    with transaction.atomic():
+        _configure_hnsw(1)
+        nearest = (
+            MemoryEmbedding.objects.filter(
+                namespace=memory.namespace, embedding_model=model_id, memory__deleted_at__isnull=True
+            )
+            .exclude(memory_id=memory.pk)
+            .annotate(distance=CosineDistance("embedding", vector))
+            .order_by("distance")
+            .values_list("memory_id", "distance")
+            .first()
+        )
+    if nearest is None or 1.0 - nearest[1] < settings.ANIMA_CONSOLIDATION_SIMILARITY:
+        return None
+    return Candidate(memory_id=nearest[0], similarity=1.0 - nearest[1])
+
+
+def memory_consolidate(*, memory_id: UUID) -> Outcome:
+    memory = Memory.objects.filter(LIVE, pk=memory_id).defer("search_vector").first()
+    if memory is None:
+        return Outcome.SKIPPED
+    candidate = find_candidate(memory)
+    if candidate is None:
+        return Outcome.NO_CANDIDATE
+    with transaction.atomic():
+        pair = list(
+            Memory.objects.select_for_update()
+            .filter(LIVE, pk__in=[memory.pk, candidate.memory_id])
+            .defer("search_vector")
+            .order_by("pk")
+        )
+        if len(pair) != 2:  # one of them was deleted or merged meanwhile
+            return Outcome.SKIPPED
+        older, newer = sorted(pair, key=lambda m: (m.created_at, str(m.pk)))
+        if same_fact(older.content, newer.content) and not newer.pinned:
+            memories_merge(survivor=older, merged=newer, similarity=candidate.similarity)
+            return Outcome.MERGED
+        _link_near_duplicates(older, newer, candidate.similarity)
+        return Outcome.LINKED
+
+
+def _with_near_duplicate(metadata: dict, other: UUID, similarity: float) -> dict | None:
+    """The metadata with ``other`` listed, or None when it already is (nothing to write)."""
+    listed = list(metadata.get("nearDuplicates") or [])
+    if any(entry.get("id") == str(other) for entry in listed):
+        return None
+    listed.append({"id": str(other), "similarity": round(similarity, 4)})
+    return {**metadata, "nearDuplicates": listed[-MAX_NEAR_DUPLICATES:]}
+
+
+def _link_near_duplicates(first: Memory, second: Memory, similarity: float) -> None:
+    for memory, other in ((first, second), (second, first)):
+        metadata = _with_near_duplicate(memory.metadata or {}, other.pk, similarity)
+        if metadata is not None:
+            Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
+
+
+_MOVE_ASSOCIATIONS_SQL = """
+INSERT INTO memories_memoryassociation AS a (
+    namespace, memory_a_id, memory_b_id, co_occurrence_count, strength,
+    first_co_occurred_at, last_co_occurred_at, conversation_contexts
+)
+SELECT namespace, LEAST(%(survivor)s::uuid, other), GREATEST(%(survivor)s::uuid, other), co_occurrence_count,
+       LEAST(1.0, log(1 + co_occurrence_count) / 2), first_co_occurred_at, last_co_occurred_at, conversation_contexts
+FROM (
+    SELECT namespace, CASE WHEN memory_a_id = %(merged)s THEN memory_b_id ELSE memory_a_id END AS other,
+           co_occurrence_count, first_co_occurred_at, last_co_occurred_at, conversation_contexts
+    FROM memories_memoryassociation WHERE memory_a_id = %(merged)s OR memory_b_id = %(merged)s
+) moved
+WHERE other <> %(survivor)s
+ORDER BY 2, 3
+ON CONFLICT (memory_a_id, memory_b_id) DO UPDATE SET
+    co_occurrence_count = a.co_occurrence_count + EXCLUDED.co_occurrence_count,
+    strength = LEAST(1.0, log(1 + a.co_occurrence_count + EXCLUDED.co_occurrence_count) / 2),
+    first_co_occurred_at = LEAST(a.first_co_occurred_at, EXCLUDED.first_co_occurred_at),
+    last_co_occurred_at = GREATEST(a.last_co_occurred_at, EXCLUDED.last_co_occurred_at),
+    conversation_contexts = ARRAY(
+        SELECT ctx FROM unnest(
+            CASE WHEN EXCLUDED.last_co_occurred_at > a.last_co_occurred_at
+                 THEN EXCLUDED.conversation_contexts || a.conversation_contexts
+                 ELSE a.conversation_contexts || EXCLUDED.conversation_contexts END
+        ) WITH ORDINALITY AS u(ctx, position)
+        GROUP BY ctx ORDER BY min(position) LIMIT 20
+    )
+"""
+
+
+def memories_merge(*, survivor: Memory, merged: Memory, similarity: float) -> Memory:
+    """Fold ``merged`` into ``survivor`` (both locked by the caller's transaction).
+
+    survivor: φ += 0.1 × (1.0 if similarity ≥ 0.98 else 0.9) — 1.0 instead of 0.1 when
+    the merged memory was a catalyst — capped at 5; one access (the promotion rule
+    applies); catalyst flag and tags carried over; the merged content appended to
+    ``metadata.semanticVariants``; the merged memory's associations (counts summed) and
+    access rows moved over. merged: soft-deleted with ``merged_into`` set.
+    """
+    now = timezone.now()
+    base = CATALYST_PHI_CONTRIBUTION if merged.is_catalyst else PHI_CONTRIBUTION
+    contribution = base * (1.0 if similarity >= EXACT_SIMILARITY else NEAR_MATCH_FACTOR)
+    with transaction.atomic():
+        phi_before = survivor.resonance_phi
+        access = memories_record_access(
+            namespace=survivor.namespace, memory_ids=[survivor.pk], phi_increment=contribution
+        )
+        survivor = access.memories[survivor.pk]
+        variants = list((survivor.metadata or {}).get("semanticVariants") or [])
+        variants.append(
+            {
+                "content": merged.content,
+                "mergedAt": now.isoformat(),
+                "phiContributed": round(min(PHI_MAX, phi_before + contribution) - phi_before, 6),
+                "similarity": round(similarity, 4),
+                "wasCatalyst": merged.is_catalyst,
+            }
+        )
+        survivor.metadata = {**(survivor.metadata or {}), "semanticVariants": variants}
+        survivor.is_catalyst = survivor.is_catalyst or merged.is_catalyst
+        survivor.tags = list(dict.fromkeys(list(survivor.tags) + list(merged.tags)))[:MAX_TAGS]
+        Memory.objects.filter(pk=survivor.pk).update(
+            metadata=survivor.metadata, is_catalyst=survivor.is_catalyst, tags=survivor.tags, updated_at=now
+        )
+        with connection.cursor() as cursor:
+            cursor.execute(_MOVE_ASSOCIATIONS_SQL, {"survivor": survivor.pk, "merged": merged.pk})
+            cursor.execute(
+                "DELETE FROM memories_memoryassociation WHERE memory_a_id = %s OR memory_b_id = %s",
+                [merged.pk, merged.pk],
+            )
+        MemoryAccess.objects.filter(memory_id=merged.pk).update(memory_id=survivor.pk)
+        Memory.objects.filter(pk=merged.pk).update(deleted_at=now, merged_into=survivor.pk, updated_at=now)
+    return survivor

@@ -1,0 +1,72 @@
+"""django-q2 tasks: each takes ids, calls one service, runs in one transaction, is idempotent.
+
+Services enqueue them with ``transaction.on_commit`` so a task never sees uncommitted
+rows and never runs for a rolled-back request. A worker that dies mid-task leaves the
+task unacknowledged; the broker delivers it again after ``ANIMA_TASK_RETRY`` seconds.
+"""
+
+import logging
+import uuid
+from functools import partial
+
+from django.conf import settings
+from django.db import transaction
+from django_q.tasks import async_task
+
+from memories.services.associations import associations_record
+from memories.services.catalysts import catalysts_detect
+from memories.services.consolidation import memory_consolidate
+from memories.services.upkeep import access_log_clean, memories_apply_decay
+
+logger = logging.getLogger("anima.tasks")
+
+
+def consolidate_memory(memory_id: str) -> str:
+    return memory_consolidate(memory_id=uuid.UUID(memory_id)).value
+
+
+def detect_catalysts(memory_ids: list[str]) -> int:
+    return len(catalysts_detect(memory_ids=[uuid.UUID(i) for i in memory_ids]))
+
+
+def record_cooccurrences(namespace: str, memory_ids: list[str], conversation_id: str | None, batch_key: str) -> int:
+    return associations_record(
+        namespace=namespace,
+        memory_ids=[uuid.UUID(i) for i in memory_ids],
+        conversation_id=conversation_id,
+        batch_key=uuid.UUID(batch_key),
+    )
+
+
+def apply_decay() -> int:
+    return memories_apply_decay()
+
+
+def clean_access_log() -> int:
+    return access_log_clean()
+
+
+def _enqueue(func, *args, name: str) -> None:
+    async_task(f"memories.tasks.{func.__name__}", *args, task_name=name, group=func.__name__)
+
+
+def enqueue_after_add(*, memory_id, is_catalyst: bool) -> None:
+    """After the add commits: consolidation (unless switched off) and catalyst detection."""
+    ids = str(memory_id)
+    if settings.ANIMA_SEMANTIC_CONSOLIDATION:
+        transaction.on_commit(partial(_enqueue, consolidate_memory, ids, name=f"consolidate {ids}"))
+    if not is_catalyst:
+        transaction.on_commit(partial(_enqueue, detect_catalysts, [ids], name=f"catalysts {ids}"))
+
+
+def enqueue_after_query(*, namespace: str, memory_ids: list, conversation_id: str | None) -> None:
+    """After the query commits: one co-occurrence task (with a conversation, ≥ 2 hits) and one catalyst task."""
+    if not memory_ids:
+        return
+    ids = [str(i) for i in memory_ids]
+    if conversation_id and len(ids) >= 2:
+        key = str(uuid.uuid4())
+        transaction.on_commit(
+            partial(_enqueue, record_cooccurrences, namespace, ids, conversation_id, key, name=f"co-occurrence {key}")
+        )
+    transaction.on_commit(partial(_enqueue, detect_catalysts, ids, name=f"catalysts {ids[0]}+{len(ids) - 1}"))
