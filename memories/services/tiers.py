@@ -6,6 +6,7 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from anima_site import metrics
 from memories.errors import MemoryNotFoundError
 from memories.models import LIVE, Memory, TierPromotion
 
@@ -44,6 +45,7 @@ def memory_update_tier(*, namespace: str, memory_id: UUID, tier: str, reason: st
         memory.tier = tier
         memory.tier_last_updated = now
         memory.save(update_fields=["tier", "tier_last_updated", "updated_at"])
+    metrics.record_promotions([promotion], reason=reason)
     return TierChange(memory=memory, promotion=promotion)
 
 
@@ -73,4 +75,6 @@ def memories_update_tier(*, namespace: str | None, memory_ids: list[UUID], tier:
             ]
         )
         Memory.objects.filter(pk__in=[row[0] for row in moving]).update(tier=tier, tier_last_updated=now, updated_at=now)
+    for _, from_tier, _, _ in moving:
+        metrics.PROMOTIONS.labels(from_tier=from_tier, to_tier=tier, reason=reason).inc()
     return len(moving)

@@ -8,6 +8,7 @@ database of their own. Ctrl-C or SIGTERM stops the children, then the database.
 """
 
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -30,7 +31,11 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("check", databases=["default"], fail_level="ERROR")
         call_command("collectstatic", interactive=False, verbosity=0)
-        env = {**os.environ, "DATABASE_URL": settings.DATABASE_URL, "ANIMA_HOST": host, "ANIMA_PORT": str(port)}
+        # Prometheus multiprocess mode: every child writes its samples here; /metrics merges them.
+        metrics_dir = settings.ANIMA_DATA_DIR / "prometheus"
+        shutil.rmtree(metrics_dir, ignore_errors=True)
+        metrics_dir.mkdir(parents=True)
+        env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "DATABASE_URL": settings.DATABASE_URL, "ANIMA_HOST": host, "ANIMA_PORT": str(port)}
         gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(settings.BASE_DIR / "gunicorn.conf.py")]
         self.stdout.write(f"==> Anima on http://{host}:{port}/  (API: /api/v1/, docs: /api/docs/; Ctrl-C stops)")
         worker = [sys.executable, "manage.py", "qcluster"]

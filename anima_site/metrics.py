@@ -1,0 +1,111 @@
+"""Anima's own Prometheus metrics: the one module that defines and records them.
+
+Counters and histograms are recorded where things happen (``record_*`` functions below,
+called by services). Values that live in the database — memories per namespace and
+tier, the task queue — are read at scrape time by :class:`DatabaseCollector` from small
+tables (the trigger-maintained tier counts, the broker queue), never by counting
+memories.
+
+Several processes: when ``PROMETHEUS_MULTIPROC_DIR`` is set (``manage.py serve`` sets
+it for gunicorn and the worker), prometheus_client writes each process's samples there
+and ``/metrics`` merges them (``MultiProcessCollector``); gunicorn's ``child_exit`` hook
+marks dead workers.
+"""
+
+import hmac
+import os
+
+from django.conf import settings
+from django.http import HttpResponse
+from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
+from prometheus_client import REGISTRY, CONTENT_TYPE_LATEST
+from prometheus_client.core import GaugeMetricFamily
+
+EMBEDDING_CACHE_LOOKUPS = Counter(
+    "anima_embedding_cache_lookups_total", "Embedding cache lookups by result", ["result"]
+)
+EMBEDDING_SECONDS = Histogram(
+    "anima_embedding_seconds",
+    "Time to embed one batch, by provider",
+    ["provider"],
+    buckets=(0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10),
+)
+PROMOTIONS = Counter("anima_promotions_total", "Tier changes", ["from_tier", "to_tier", "reason"])
+CONSOLIDATIONS = Counter("anima_consolidations_total", "Consolidation outcomes", ["outcome"])
+COOCCURRENCE_PAIRS = Counter("anima_cooccurrence_pairs_total", "Co-occurrence pairs recorded")
+
+
+def record_cache_lookups(*, hits: int, misses: int) -> None:
+    if hits:
+        EMBEDDING_CACHE_LOOKUPS.labels(result="hit").inc(hits)
+    if misses:
+        EMBEDDING_CACHE_LOOKUPS.labels(result="miss").inc(misses)
+
+
+def record_promotions(promotions, *, reason: str) -> None:
+    for promotion in promotions:
+        PROMOTIONS.labels(from_tier=promotion.from_tier, to_tier=promotion.to_tier, reason=reason).inc()
+
+
+def record_consolidation(outcome: str) -> None:
+    CONSOLIDATIONS.labels(outcome=outcome).inc()
+
+
+def record_cooccurrence_pairs(count: int) -> None:
+    if count:
+        COOCCURRENCE_PAIRS.inc(count)
+
+
+class DatabaseCollector:
+    """Gauges read at scrape time from small tables."""
+
+    def collect(self):
+        from django.db import DatabaseError
+
+        from meta.selectors import queue_stats
+        from memories.models import TierCount
+
+        memories = GaugeMetricFamily("anima_memories", "Live memories", labels=["namespace", "tier"])
+        queued = GaugeMetricFamily("anima_task_queue_depth", "Tasks waiting in the broker")
+        failed = GaugeMetricFamily("anima_task_failures", "Failed tasks kept by django-q2")
+        try:
+            for namespace, tier, count in TierCount.objects.values_list("namespace", "tier", "count"):
+                memories.add_metric([namespace, tier], count)
+            queue = queue_stats()
+            queued.add_metric([], queue["queued"])
+            failed.add_metric([], queue["failed"])
+        except DatabaseError:
+            return
+        yield memories
+        yield queued
+        yield failed
+
+
+def _registry():
+    if os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        from prometheus_client import multiprocess
+
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = CollectorRegistry()
+        registry.register(_GlobalRegistry())
+    registry.register(DatabaseCollector())
+    return registry
+
+
+class _GlobalRegistry:
+    """This process's metrics (django-prometheus's and ours) when not in multiprocess mode."""
+
+    def collect(self):
+        return REGISTRY.collect()
+
+
+def metrics_view(request):
+    """``GET /metrics`` in the Prometheus text format; a bearer token when ANIMA_METRICS_TOKEN is set."""
+    token = settings.ANIMA_METRICS_TOKEN
+    if token:
+        given = request.headers.get("Authorization", "")
+        if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
+            return HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
+    return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)
