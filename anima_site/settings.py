@@ -126,8 +126,8 @@ USE_TZ = True
 
 # --- API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": [],
-    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.AllowAny"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["meta.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["meta.auth.ScopePermission"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -142,6 +142,7 @@ SPECTACULAR_SETTINGS = {
 ANIMA_SLOW_REQUEST_MS = env_int("ANIMA_SLOW_REQUEST_MS", 500, minimum=0)
 ANIMA_METRICS_TOKEN = env_str("ANIMA_METRICS_TOKEN")  # when set, /metrics needs "Authorization: Bearer <token>"
 ANIMA_DEFAULT_NAMESPACE = env_str("ANIMA_DEFAULT_NAMESPACE", "default")
+ANIMA_REQUIRE_API_KEY = env_bool("ANIMA_REQUIRE_API_KEY", True)
 
 # --- Embeddings ------------------------------------------------------------------------
 ANIMA_EMBEDDING_PROVIDER = env_choice("ANIMA_EMBEDDING_PROVIDER", "local", ("local", "openai"))

@@ -21,14 +21,14 @@ from memories.views.core import validated
 
 
 class MetaViewSet(viewsets.ViewSet):
-    @extend_schema(parameters=[s.EmptyQuery], responses={200: dict}, summary="Embedding cache statistics")
+    @extend_schema(responses={200: dict}, summary="Embedding cache statistics")
     @action(detail=False, methods=["get"], url_path="cache-stats")
     def cache_stats(self, request):
         validated(s.EmptyQuery, request.query_params.dict())
         stats = embedding_cache_stats()
         return success(request, {"cache": stats, "recommendation": cache_recommendation(stats)})
 
-    @extend_schema(parameters=[s.EmptyQuery], responses={200: dict}, summary="Cache, database, queue, memories")
+    @extend_schema(responses={200: dict}, summary="Cache, database, queue, memories")
     @action(detail=False, methods=["get"], url_path="metrics")
     def metrics(self, request):
         validated(s.EmptyQuery, request.query_params.dict())
@@ -71,7 +71,7 @@ class MetaViewSet(viewsets.ViewSet):
         data = s.MetaReflectionOutput(reflections, many=True).data
         return success(request, {"reflections": data, "count": len(data)})
 
-    @extend_schema(parameters=[s.EmptyQuery], responses={200: s.HandshakeOutput}, summary="The current handshake")
+    @extend_schema(responses={200: s.HandshakeOutput}, summary="The current handshake")
     @action(detail=False, methods=["get"], url_path="handshake")
     def handshake(self, request):
         validated(s.EmptyQuery, request.query_params.dict())
@@ -125,7 +125,7 @@ class ReflectionViewSet(viewsets.ViewSet):
         data = s.ConversationReflectionOutput(rows, many=True).data
         return success(request, {"reflections": data, "count": len(data)})
 
-    @extend_schema(parameters=[s.EmptyQuery], responses={200: s.ReflectionStatsOutput}, summary="Reflection averages")
+    @extend_schema(responses={200: s.ReflectionStatsOutput}, summary="Reflection averages")
     @action(detail=False, methods=["get"], url_path="stats")
     def stats(self, request):
         validated(s.EmptyQuery, request.query_params.dict())

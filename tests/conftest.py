@@ -21,8 +21,29 @@ def _empty_embedding_cache():
 
 
 @pytest.fixture
-def api():
+def api_key_for(db):
+    """Make a key and return its full string: ``api_key_for("read", namespace="b")``."""
+
+    def make(scope="admin", namespace="default"):
+        from meta.services.keys import api_key_create
+
+        return api_key_create(name=f"test {scope}", namespace=namespace, scope=scope)[1]
+
+    return make
+
+
+@pytest.fixture
+def anonymous_api():
+    """A client without credentials."""
     return APIClient()
+
+
+@pytest.fixture
+def api(api_key_for):
+    """A client holding an admin-scope key of the ``default`` namespace."""
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Bearer {api_key_for('admin')}")
+    return client
 
 
 @pytest.fixture

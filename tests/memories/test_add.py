@@ -70,8 +70,10 @@ def test_content_differing_only_in_case_is_a_new_memory(post_json):
 
 
 @pytest.mark.django_db(transaction=True)
-def test_concurrent_identical_adds_create_one_row(api):
+def test_concurrent_identical_adds_create_one_row(api, api_key_for):
     from rest_framework.test import APIClient
+
+    key = api_key_for("write")
 
     api.post(ADD, {"content": "warm-up so the model is loaded"}, format="json")
     barrier = threading.Barrier(20)
@@ -80,6 +82,7 @@ def test_concurrent_identical_adds_create_one_row(api):
     def add():
         try:
             client = APIClient()
+            client.credentials(HTTP_AUTHORIZATION=f"Bearer {key}")
             barrier.wait()
             statuses.append(client.post(ADD, {"content": "The deploy key rotates monthly."}, format="json").status_code)
         except Exception as exc:  # collected and asserted below
