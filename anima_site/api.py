@@ -10,6 +10,7 @@ import logging
 from datetime import datetime, timezone
 
 from django.db import DatabaseError, InterfaceError, OperationalError, transaction
+from django.core.exceptions import RequestDataTooBig
 from django.http import JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
@@ -52,6 +53,12 @@ class InvalidTier(ApiError):
     code = "INVALID_TIER"
     status_code = status.HTTP_400_BAD_REQUEST
     default_detail = "Invalid tier."
+
+
+class PayloadTooLarge(ApiError):
+    code = "PAYLOAD_TOO_LARGE"
+    status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
+    default_detail = "The request body is too large."
 
 
 class Conflict(ApiError):
@@ -125,6 +132,8 @@ def exception_handler(exc, context):
         exc = MemoryNotFound("Memory not found." if not exc.merged_into else "Memory was merged into another.", details=details)
     elif isinstance(exc, ContentConflictError):
         exc = Conflict("Another memory of this namespace has this content.", details={"existingId": str(exc.existing_id)})
+    elif isinstance(exc, RequestDataTooBig):
+        exc = PayloadTooLarge()
     elif isinstance(exc, EmbeddingError):
         logger.warning("embedding provider unavailable: %s", exc)
         exc = EmbeddingUnavailable()

@@ -6,6 +6,7 @@ import time
 import uuid
 
 from django.conf import settings
+from django.http import JsonResponse
 
 logger = logging.getLogger("anima.requests")
 
@@ -36,3 +37,26 @@ class RequestContextMiddleware:
                 request.request_id,
             )
         return response
+
+
+class BodySizeLimitMiddleware:
+    """Refuse a request body over ``ANIMA_MAX_BODY_BYTES`` before anything reads it (413).
+
+    Requests that declare their length are refused up front; a chunked body is cut by
+    Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` when read, which the API maps to the same 413.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.ANIMA_MAX_BODY_BYTES:
+            from anima_site.api import error_body
+
+            message = f"The request body is larger than {settings.ANIMA_MAX_BODY_BYTES} bytes."
+            return JsonResponse(error_body(request, "PAYLOAD_TOO_LARGE", message), status=413)
+        return self.get_response(request)

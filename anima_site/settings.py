@@ -48,6 +48,7 @@ INSTALLED_APPS = [
 MIDDLEWARE = [
     "django_prometheus.middleware.PrometheusBeforeMiddleware",
     "anima_site.middleware.RequestContextMiddleware",
+    "anima_site.middleware.BodySizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -128,6 +129,7 @@ USE_TZ = True
 REST_FRAMEWORK = {
     "DEFAULT_AUTHENTICATION_CLASSES": ["meta.auth.ApiKeyAuthentication"],
     "DEFAULT_PERMISSION_CLASSES": ["meta.auth.ScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["meta.auth.ApiKeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
@@ -143,6 +145,9 @@ ANIMA_SLOW_REQUEST_MS = env_int("ANIMA_SLOW_REQUEST_MS", 500, minimum=0)
 ANIMA_METRICS_TOKEN = env_str("ANIMA_METRICS_TOKEN")  # when set, /metrics needs "Authorization: Bearer <token>"
 ANIMA_DEFAULT_NAMESPACE = env_str("ANIMA_DEFAULT_NAMESPACE", "default")
 ANIMA_REQUIRE_API_KEY = env_bool("ANIMA_REQUIRE_API_KEY", True)
+ANIMA_RATE_LIMIT = env_str("ANIMA_RATE_LIMIT", "1200/min")  # per API key; empty string: no limit
+ANIMA_MAX_BODY_BYTES = env_int("ANIMA_MAX_BODY_BYTES", 1_000_000, minimum=1024)
+DATA_UPLOAD_MAX_MEMORY_SIZE = ANIMA_MAX_BODY_BYTES
 
 # --- Embeddings ------------------------------------------------------------------------
 ANIMA_EMBEDDING_PROVIDER = env_choice("ANIMA_EMBEDDING_PROVIDER", "local", ("local", "openai"))

@@ -6,7 +6,7 @@ still checked.
 """
 
 from django.conf import settings
-from rest_framework import authentication, exceptions, permissions
+from rest_framework import authentication, exceptions, permissions, throttling
 
 from meta.models import Scope
 from meta.services.keys import api_key_authenticate
@@ -63,3 +63,22 @@ class ScopePermission(permissions.BasePermission):
         if needed is None:
             needed = Scope.READ if request.method in SAFE_METHODS else Scope.WRITE
         return key.allows(needed)
+
+
+class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
+    """Requests per API key (``ANIMA_RATE_LIMIT``, e.g. ``1200/min``); over it: 429 with Retry-After.
+
+    Counts live in the default cache: per process with the local-memory cache, shared
+    across processes when the cache is Redis. Requests without a key are counted by
+    client address.
+    """
+
+    scope = "api_key"
+
+    def get_rate(self):
+        return settings.ANIMA_RATE_LIMIT or None
+
+    def get_cache_key(self, request, view):
+        key = getattr(request, "auth", None)
+        ident = f"key:{key.prefix}" if key is not None else f"ip:{self.get_ident(request)}"
+        return f"anima:throttle:{ident}"

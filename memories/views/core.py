@@ -30,6 +30,9 @@ def validated(serializer_class, data) -> dict:
 class CoreMemoryActions:
     """``/memories/add``, ``/memories/query``, ``/memories/bootstrap``."""
 
+    #: A query changes only counters, φ and tiers: a read-scope key may run it.
+    action_scopes = {"query": "read"}
+
     @extend_schema(request=MemoryAddInput, responses={200: MemoryOutput, 201: MemoryOutput}, summary="Store a memory")
     @action(detail=False, methods=["post"], url_path="add")
     def add(self, request):

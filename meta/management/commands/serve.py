@@ -31,6 +31,7 @@ class Command(BaseCommand):
         call_command("migrate", interactive=False, verbosity=0)
         call_command("check", databases=["default"], fail_level="ERROR")
         call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("ensure_local_key")
         # Prometheus multiprocess mode: every child writes its samples here; /metrics merges them.
         metrics_dir = settings.ANIMA_DATA_DIR / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
