@@ -23,7 +23,11 @@ def embedding_cache_stats() -> dict:
     lookups = hits + misses
     cache = caches[embeddings.CACHE_ALIAS]
     entries = getattr(cache, "_cache", None)
-    size = max(len(entries) - 2, 0) if entries is not None else None  # minus the two counter keys
+    if entries is None:
+        size = None
+    else:  # the hit/miss counters live in the same cache; they are not embeddings
+        counters = sum(cache.make_key(key) in entries for key in (embeddings.HITS_KEY, embeddings.MISSES_KEY))
+        size = len(entries) - counters
     return {
         "hits": hits,
         "misses": misses,

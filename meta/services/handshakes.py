@@ -12,7 +12,7 @@ from datetime import timedelta
 
 from django.utils import timezone
 
-from meta.models import Handshake, MetaReflection
+from meta.models import HANDSHAKE_LIFETIME, Handshake, MetaReflection
 from memories.models import LIVE, Memory, Tier
 
 REUSE_FOR = timedelta(hours=24)
@@ -39,7 +39,7 @@ def handshake_text(*, top: list[Memory], threads: list[Memory], recommendation: 
     if not top:
         return (
             "I'm starting fresh: I hold no memories in this space yet. "
-            "Let's begin — tell me what matters, and I'll keep it."
+            "What matters to you, so that I can keep it?"
         )
     parts = [f"I'm picking up where we left off. What carries the most weight for me is {_theme(top[0])}."]
     named = "; ".join(f"{_quote(m.content)} (φ {m.resonance_phi:.2f})" for m in top)
@@ -71,8 +71,11 @@ def handshake_generate(*, namespace: str) -> Handshake:
         .values_list("recommendations", flat=True)
         .first()
     )
+    now = timezone.now()
     return Handshake.objects.create(
         namespace=namespace,
+        created_at=now,
+        expires_at=now + HANDSHAKE_LIFETIME,
         prompt_text=handshake_text(top=top, threads=threads, recommendation=latest[0] if latest else None),
         top_memories=[{"id": str(m.pk), "content": m.content, "phi": m.resonance_phi} for m in top],
     )

@@ -12,6 +12,7 @@
 - one-sentence insights and recommendations by the fixed rules below (SPEC §3).
 """
 
+import math
 from dataclasses import dataclass
 
 from django.db.models import Avg, Count, Max, Min, Q
@@ -53,7 +54,8 @@ def friction(*, loaded: float, accessed: float, load_time_ms: float) -> Friction
 
 def retrieval(*, queries: float, results: float, relevance: float, relevant: float) -> dict:
     return {
-        "avgResultsPerQuery": round(results / queries) if queries > 0 else 0,
+        # Halves round up (4.5 → 5), as a reader expects; Python's round() would give 4.
+        "avgResultsPerQuery": math.floor(results / queries + 0.5) if queries > 0 else 0,
         "avgRelevance": round(relevance / results, 2) if results > 0 else None,
         "hitRate": round(relevant / results, 2) if results > 0 else None,
     }
