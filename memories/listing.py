@@ -1,5 +1,6 @@
 """Reads for the memory resource and the admin: the filtered, keyset-paginated list, one
-memory by id, and a memory's nearest neighbours.
+memory by id, and what the admin shows of one memory (nearest neighbours through the
+HNSW index, associations, promotion history).
 
 The list pages by keyset ("cursor"), not by offset: a cursor names the last row shown,
 as (value of the ordering column, id), and the next page starts strictly after it
@@ -19,12 +20,12 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, When
 from django.db.models.functions import Substr
 from pgvector.django import CosineDistance
 
 from memories.errors import MemoryNotFoundError
-from memories.models import LIVE, Memory, MemoryEmbedding
+from memories.models import LIVE, Memory, MemoryAssociation, MemoryEmbedding, TierPromotion
 from memories.services.querying import _configure_hnsw
 
 #: Columns the list may be ordered by (the API names them createdAt, lastAccessed, …).
@@ -215,7 +216,9 @@ def memory_similar(*, memory_id: UUID, limit: int = SIMILAR_LIMIT) -> list[Simil
     answer. Empty when the memory has no embedding.
     """
     source = (
-        MemoryEmbedding.objects.filter(memory_id=memory_id).values_list("embedding", "namespace", "embedding_model").first()
+        MemoryEmbedding.objects.filter(memory_id=memory_id)
+        .values_list("embedding", "namespace", "embedding_model")
+        .first()
     )
     if source is None:
         return []
@@ -238,3 +241,76 @@ def memory_similar(*, memory_id: UUID, limit: int = SIMILAR_LIMIT) -> list[Simil
     # relaxed_order may return neighbours slightly out of order.
     similar.sort(key=lambda s: (-s.similarity, str(s.memory_id)))
     return similar
+
+
+@dataclass(frozen=True)
+class AssociatedMemory:
+    """One association of a memory, seen from that memory: the other end and the pair's counts."""
+
+    other_id: UUID
+    other_preview: str
+    other_live: bool
+    co_occurrence_count: int
+    strength: float
+    last_co_occurred_at: datetime
+
+
+def memory_associations(*, memory_id: UUID, limit: int = 20) -> list[AssociatedMemory]:
+    """The strongest associations of a memory (either end of the pair), deleted other ends
+    included and marked (the admin shows them; the API leaves them out)."""
+    is_a = Q(memory_a_id=memory_id)
+    rows = (
+        MemoryAssociation.objects.filter(is_a | Q(memory_b_id=memory_id))
+        .annotate(
+            other_id=Case(When(is_a, then=F("memory_b_id")), default=F("memory_a_id")),
+            other_preview=Case(
+                When(is_a, then=Substr("memory_b__content", 1, PREVIEW_CHARS)),
+                default=Substr("memory_a__content", 1, PREVIEW_CHARS),
+            ),
+            other_deleted_at=Case(When(is_a, then=F("memory_b__deleted_at")), default=F("memory_a__deleted_at")),
+        )
+        .order_by("-strength", "-co_occurrence_count", "pk")
+        .values_list(
+            "other_id", "other_preview", "other_deleted_at", "co_occurrence_count", "strength", "last_co_occurred_at"
+        )[:limit]
+    )
+    return [
+        AssociatedMemory(
+            other_id=other_id,
+            other_preview=preview,
+            other_live=deleted_at is None,
+            co_occurrence_count=count,
+            strength=strength,
+            last_co_occurred_at=last,
+        )
+        for other_id, preview, deleted_at, count, strength, last in rows
+    ]
+
+
+def memory_promotions(*, memory_id: UUID, limit: int = 50) -> list[TierPromotion]:
+    """A memory's tier changes, newest first."""
+    return list(TierPromotion.objects.filter(memory_id=memory_id).order_by("-created_at", "-pk")[:limit])
+
+
+def memory_previews(*, memory_ids: list[UUID]) -> dict[UUID, tuple[str, bool]]:
+    """id → (the beginning of the content, live?) for a few memories, in one query."""
+    rows = Memory.objects.filter(pk__in=memory_ids).annotate(preview=Substr("content", 1, PREVIEW_CHARS))
+    return {
+        pk: (preview, deleted_at is None) for pk, preview, deleted_at in rows.values_list("pk", "preview", "deleted_at")
+    }
+
+
+def memory_embedding_info(*, memory_id: UUID) -> tuple[str, bool] | None:
+    """(embedding model, truncated) of a memory's vector, without reading the vector."""
+    return MemoryEmbedding.objects.filter(memory_id=memory_id).values_list("embedding_model", "truncated").first()
+
+
+def memory_merged_variants(*, memory_id: UUID, limit: int = 20) -> dict[UUID, str]:
+    """id → preview of the memories consolidation (or staff) merged into this one."""
+    rows = (
+        Memory.objects.filter(merged_into_id=memory_id)
+        .annotate(preview=Substr("content", 1, PREVIEW_CHARS))
+        .order_by("-deleted_at", "pk")
+        .values_list("pk", "preview")[:limit]
+    )
+    return dict(rows)

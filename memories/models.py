@@ -65,6 +65,7 @@ class Memory(models.Model):
     deleted_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
+        verbose_name_plural = "memories"
         constraints = [
             models.UniqueConstraint(fields=["namespace", "content_hash"], condition=LIVE, name="memory_live_hash_uniq"),
             models.CheckConstraint(
@@ -85,6 +86,8 @@ class Memory(models.Model):
             models.Index(
                 fields=["namespace", "-resonance_phi", "-access_count"], condition=LIVE, name="memory_phi_access"
             ),
+            # The resource list's default order and its keyset cursor.
+            models.Index(fields=["namespace", "-created_at", "-id"], condition=LIVE, name="memory_live_created"),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
             GinIndex(fields=["search_vector"], name="memory_search_gin"),
         ]
@@ -149,6 +152,7 @@ class MemoryAccess(models.Model):
     accessed_at = models.DateTimeField(default=timezone.now, db_index=True)
 
     class Meta:
+        verbose_name_plural = "memory accesses"
         indexes = [models.Index(fields=["memory", "-accessed_at"], name="access_memory_recent")]
 
 

@@ -9,8 +9,10 @@
 - Restore brings a deleted memory back unless a live memory of its namespace has its
   content now. A memory that consolidation merged into another stays merged: it
   answers as not found, naming the survivor.
-- Marking a memory as a catalyst raises its φ to at least ``CATALYST_INITIAL_PHI``, the
-  weight a memory added as a catalyst starts with; unmarking leaves φ alone.
+- Staff may merge two memories (the newer into the older) through consolidation's own
+  merge, ``memories_merge``.
+- The catalyst flag is only a flag here (as in ``catalysts.catalyst_confirm``): φ is
+  left alone, it grows with use.
 
 ``namespace=None`` (admin only) acts on the given ids in whatever namespace they are.
 """
@@ -22,15 +24,16 @@ from operator import or_
 from uuid import UUID
 
 from django.db import IntegrityError, transaction
-from django.db.models import F, Q, Value
-from django.db.models.functions import Greatest
+from django.db.models import Q, Subquery
 from django.utils import timezone
+from pgvector.django import CosineDistance
 
 from memories.embeddings import embed_texts
+from memories.tasks import enqueue_after_add
 from memories.errors import ContentConflictError, MemoryNotFoundError
 from memories.listing import memory_get, memory_not_found
 from memories.models import LIVE, Memory, MemoryEmbedding
-from memories.services.adding import CATALYST_INITIAL_PHI
+from memories.services.consolidation import memories_merge
 from memories.text import content_hash, normalized_hash
 
 UNIQUE_CONTENT_CONSTRAINT = "memory_live_hash_uniq"
@@ -121,9 +124,6 @@ def memory_update_fields(
         if is_catalyst is not UNSET and memory.is_catalyst != is_catalyst:
             memory.is_catalyst = is_catalyst
             changed.append("is_catalyst")
-            if is_catalyst and memory.resonance_phi < CATALYST_INITIAL_PHI:
-                memory.resonance_phi = CATALYST_INITIAL_PHI
-                changed.append("resonance_phi")
         if embedded is not None:
             memory.content = content
             memory.content_hash = content_hash(content)
@@ -152,6 +152,8 @@ def memory_update_fields(
                 },
             )
             memory.embedding_truncated = embedding.truncated
+            # New content may now restate another memory: the same rule as after an add.
+            enqueue_after_add(memory_id=memory.pk, is_catalyst=memory.is_catalyst)
         else:
             memory.embedding_truncated = bool(
                 MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("truncated", flat=True).first()
@@ -269,14 +271,51 @@ def memory_restore(*, namespace: str, memory_id: UUID) -> tuple[Memory, bool]:
 
 
 def memories_set_catalyst(*, namespace: str | None, memory_ids: list[UUID], is_catalyst: bool) -> int:
-    """Mark or unmark live memories as catalysts in one UPDATE; returns how many changed.
-
-    Marking raises φ to at least ``CATALYST_INITIAL_PHI``.
-    """
+    """Mark or unmark live memories as catalysts in one UPDATE; returns how many changed."""
     rows = Memory.objects.filter(LIVE, pk__in=memory_ids).exclude(is_catalyst=is_catalyst)
     if namespace is not None:
         rows = rows.filter(namespace=namespace)
-    changes = {"is_catalyst": is_catalyst, "updated_at": timezone.now()}
-    if is_catalyst:
-        changes["resonance_phi"] = Greatest(F("resonance_phi"), Value(CATALYST_INITIAL_PHI))
-    return rows.update(**changes)
+    return rows.update(is_catalyst=is_catalyst, updated_at=timezone.now())
+
+
+class MergeRefusedError(Exception):
+    """Staff asked for a merge that cannot be done; the message says why."""
+
+
+MESSAGE_MERGE_NEEDS_TWO = "Select exactly two live memories of one namespace to merge."
+MESSAGE_MERGE_PINNED = "The newer memory is pinned; a pinned memory is never merged away."
+
+
+def _pair_similarity(first: UUID, second: UUID) -> float:
+    """Cosine similarity of two memories' vectors; 0 when one is missing or of another model."""
+    rows = dict(
+        MemoryEmbedding.objects.filter(memory_id__in=[first, second]).values_list("memory_id", "embedding_model")
+    )
+    if len(rows) != 2 or rows[first] != rows[second]:
+        return 0.0
+    other_vector = Subquery(MemoryEmbedding.objects.filter(memory_id=second).values("embedding")[:1])
+    distance = (
+        MemoryEmbedding.objects.filter(memory_id=first)
+        .annotate(distance=CosineDistance("embedding", other_vector))
+        .values_list("distance", flat=True)
+        .get()
+    )
+    return 1.0 - distance
+
+
+def memories_merge_pair(*, memory_ids: list[UUID]) -> Memory:
+    """Staff merge of two live memories of one namespace: the newer folds into the older,
+    through consolidation's own merge (φ, access, tags, associations, variants). Returns
+    the survivor; raises ``MergeRefusedError``."""
+    if len(set(memory_ids)) != 2:
+        raise MergeRefusedError(MESSAGE_MERGE_NEEDS_TWO)
+    with transaction.atomic():
+        pair = list(
+            Memory.objects.select_for_update().filter(LIVE, pk__in=memory_ids).defer("search_vector").order_by("pk")
+        )
+        if len(pair) != 2 or pair[0].namespace != pair[1].namespace:
+            raise MergeRefusedError(MESSAGE_MERGE_NEEDS_TWO)
+        older, newer = sorted(pair, key=lambda m: (m.created_at, str(m.pk)))
+        if newer.pinned:
+            raise MergeRefusedError(MESSAGE_MERGE_PINNED)
+        return memories_merge(survivor=older, merged=newer, similarity=_pair_similarity(older.pk, newer.pk))

@@ -10,7 +10,8 @@ from rest_framework import viewsets
 
 from memories.views.core import CoreMemoryActions
 from memories.views.dynamics import DynamicsMemoryActions
+from memories.views.resource import MemoryResourceActions
 
 
-class MemoryViewSet(CoreMemoryActions, DynamicsMemoryActions, viewsets.ViewSet):
+class MemoryViewSet(CoreMemoryActions, DynamicsMemoryActions, MemoryResourceActions, viewsets.ViewSet):
     pass

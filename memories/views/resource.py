@@ -95,7 +95,8 @@ class MemoryResourceActions:
     def destroy(self, request, pk=None):
         memory_id = UUID(pk)
         deleted_at = memory_soft_delete(namespace=request_namespace(request), memory_id=memory_id)
-        return success(request, MemoryDeletedOutput({"id": memory_id, "deletedAt": deleted_at, "message": MESSAGE_DELETED}).data)
+        data = MemoryDeletedOutput({"id": memory_id, "deletedAt": deleted_at, "message": MESSAGE_DELETED}).data
+        return success(request, data)
 
     @extend_schema(request=MemoryRestoreInput, responses={200: MemoryOutput}, summary="Restore a deleted memory")
     @action(detail=True, methods=["post"], url_path="restore")

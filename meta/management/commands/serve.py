@@ -32,6 +32,7 @@ class Command(BaseCommand):
         call_command("check", databases=["default"], fail_level="ERROR")
         call_command("collectstatic", interactive=False, verbosity=0)
         call_command("ensure_local_key")
+        call_command("ensure_superuser")  # only when ANIMA_ADMIN_USERNAME is set
         # Prometheus multiprocess mode: every child writes its samples here; /metrics merges them.
         metrics_dir = settings.ANIMA_DATA_DIR / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)

@@ -1,0 +1,551 @@
+"""The admin for staff (SPEC §6): curate memories; read promotions, associations, accesses.
+
+Cheap on big tables: the memory list reads only ``memories_memory`` rows of one page
+(never the vector, which lives in ``MemoryEmbedding``, nor the ``search_vector``
+column); the namespace filter reads the few ``TierCount`` rows; search uses the
+full-text and tag GIN indexes, not ``ILIKE``; the read-only logs order by an indexed
+column and count by the planner's estimate when unfiltered and large.
+
+Every change goes through a service: tier moves through ``memories_update_tier`` (one
+``TierPromotion`` audit row each), the rest through ``memories.services.curation`` and
+``memories.services.catalysts``. Memories are never added or hard-deleted here: adding
+needs an embedding (the API does it), deletion is soft (an action), and content is
+changed through ``PATCH /api/v1/memories/{id}/`` which re-embeds it.
+"""
+
+from uuid import UUID
+
+from django import forms
+from django.contrib import admin, messages
+from django.contrib.postgres.search import SearchQuery
+from django.core.paginator import Paginator
+from django.db import connection
+from django.db.models import Q, Sum
+from django.db.models.functions import Substr
+from django.urls import reverse
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+
+from memories import listing
+from memories.models import Memory, MemoryAccess, MemoryAssociation, Tier, TierCount, TierPromotion
+from memories.services import catalysts, curation
+from memories.services.tiers import memories_update_tier
+
+PREVIEW_CHARS = 100
+#: Namespaces listed in the namespace filter (the largest by live memories).
+NAMESPACE_CHOICES = 50
+#: Above this many rows an unfiltered read-only list shows the planner's estimate, not COUNT(*).
+ESTIMATE_COUNT_ABOVE = 100_000
+EDITABLE_FIELDS = ("category", "tags", "source", "is_catalyst", "metadata")
+
+MESSAGE_MOVED = "{moved} moved to {tier}; {unchanged} already there or deleted (unchanged)."
+MESSAGE_MARKED = "{count} marked as catalysts."
+MESSAGE_UNMARKED = "{count} no longer catalysts."
+MESSAGE_CONFIRMED = "{count} candidates confirmed as catalysts."
+MESSAGE_DISMISSED = "{count} candidates dismissed (they will not be raised again)."
+MESSAGE_SOFT_DELETED = "{count} deleted (soft: restore brings them back)."
+MESSAGE_RESTORED = "{count} restored."
+MESSAGE_RESTORE_CONFLICTS = "{count} not restored: a live memory of their namespace has the same content now ({ids})."
+MESSAGE_RESTORE_MERGED = "{count} not restored: merged into another memory ({ids})."
+MESSAGE_MERGED = "Merged the newer memory into {survivor}."
+
+
+def preview(text: str | None, chars: int = PREVIEW_CHARS) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= chars else text[: chars - 1] + "…"
+
+
+def memory_link(memory_id: UUID, text: str) -> str:
+    return format_html('<a href="{}">{}</a>', reverse("admin:memories_memory_change", args=[memory_id]), text)
+
+
+def _ids(queryset) -> list[UUID]:
+    return list(queryset.values_list("pk", flat=True))
+
+
+class EstimatedCountPaginator(Paginator):
+    """``COUNT(*)`` reads a whole big table; unfiltered, the planner's estimate will do."""
+
+    @cached_property
+    def count(self):
+        if not self.object_list.query.where:
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    "SELECT reltuples::bigint FROM pg_class WHERE oid = %s::regclass",
+                    [self.object_list.model._meta.db_table],
+                )
+                estimate = cursor.fetchone()[0]
+            if estimate > ESTIMATE_COUNT_ABOVE:
+                return estimate
+        return super().count
+
+
+# --- filters ------------------------------------------------------------------------------
+
+
+class NamespaceFilter(admin.SimpleListFilter):
+    """The largest namespaces, from the trigger-kept ``TierCount`` rows (a few rows, not a
+    scan of the memories). With one namespace per end user there may be thousands: the
+    list shows the ``NAMESPACE_CHOICES`` largest, and ``?namespace=<slug>`` filters by any."""
+
+    title = "namespace"
+    parameter_name = "namespace"
+
+    def lookups(self, request, model_admin):
+        largest = list(
+            TierCount.objects.values("namespace")
+            .annotate(live=Sum("count"))
+            .order_by("-live", "namespace")
+            .values_list("namespace", flat=True)[:NAMESPACE_CHOICES]
+        )
+        if self.value() and self.value() not in largest:
+            largest.append(self.value())
+        return [(namespace, namespace) for namespace in sorted(largest)]
+
+    def queryset(self, request, queryset):
+        return queryset.filter(namespace=self.value()) if self.value() else queryset
+
+
+class StatusFilter(admin.SimpleListFilter):
+    """Live memories unless asked otherwise: deleted ones (merged included) are hidden by default."""
+
+    title = "status"
+    parameter_name = "status"
+    LIVE, DELETED, MERGED, ALL = "live", "deleted", "merged", "all"
+
+    def lookups(self, request, model_admin):
+        return [(self.LIVE, "Live"), (self.DELETED, "Deleted"), (self.MERGED, "Merged"), (self.ALL, "All")]
+
+    def _chosen(self) -> str:
+        return self.value() if self.value() in (self.DELETED, self.MERGED, self.ALL) else self.LIVE
+
+    def choices(self, changelist):
+        for lookup, title in self.lookup_choices:
+            yield {
+                "selected": self._chosen() == lookup,
+                "query_string": changelist.get_query_string({self.parameter_name: lookup}),
+                "display": title,
+            }
+
+    def queryset(self, request, queryset):
+        chosen = self._chosen()
+        if chosen == self.LIVE:
+            return queryset.filter(deleted_at__isnull=True)
+        if chosen == self.DELETED:
+            return queryset.filter(deleted_at__isnull=False)
+        if chosen == self.MERGED:
+            return queryset.filter(merged_into__isnull=False)
+        return queryset
+
+
+class CandidateCatalystFilter(admin.SimpleListFilter):
+    """Memories that catalyst detection raised for staff to confirm or dismiss."""
+
+    title = "candidate catalyst"
+    parameter_name = "candidate"
+
+    def lookups(self, request, model_admin):
+        return [("yes", "Yes"), ("no", "No")]
+
+    def queryset(self, request, queryset):
+        has_candidate = Q(metadata__has_key=catalysts.CANDIDATE_KEY)
+        if self.value() == "yes":
+            return queryset.filter(has_candidate)
+        if self.value() == "no":
+            return queryset.exclude(has_candidate)
+        return queryset
+
+
+# --- memories --------------------------------------------------------------------------------
+
+
+class MemoryAdminForm(forms.ModelForm):
+    class Meta:
+        model = Memory
+        fields = EDITABLE_FIELDS
+
+    def clean_metadata(self):
+        metadata = self.cleaned_data["metadata"]
+        if not isinstance(metadata, dict):
+            raise forms.ValidationError("Metadata must be a JSON object.")
+        return metadata
+
+
+def _move_to(tier: str):
+    @admin.action(description=f"Move to tier: {tier}", permissions=["change"])
+    def move(modeladmin, request, queryset):
+        ids = _ids(queryset)
+        moved = memories_update_tier(namespace=None, memory_ids=ids, tier=tier)
+        modeladmin.message_user(request, MESSAGE_MOVED.format(moved=moved, tier=tier, unchanged=len(ids) - moved))
+
+    move.__name__ = f"move_to_{tier}"
+    return move
+
+
+@admin.register(Memory)
+class MemoryAdmin(admin.ModelAdmin):
+    form = MemoryAdminForm
+    list_display = (
+        "content_preview",
+        "namespace",
+        "tier",
+        "phi",
+        "is_catalyst",
+        "candidate",
+        "access_count",
+        "last_accessed",
+    )
+    list_filter = (NamespaceFilter, "tier", "category", "is_catalyst", StatusFilter, CandidateCatalystFilter)
+    # The search box; get_search_results decides what it matches.
+    search_fields = ("content",)
+    search_help_text = "Words of the content (full text, English stemming), an exact tag, or a memory id."
+    ordering = ("-created_at",)
+    list_per_page = 100
+    list_select_related = False  # no relation is shown on the list
+    show_full_result_count = False  # one COUNT per page, not two
+    show_facets = admin.ShowFacets.NEVER  # facet counts would be one COUNT per filter choice
+    actions = [
+        *(_move_to(tier) for tier in Tier.values),
+        "mark_catalyst",
+        "unmark_catalyst",
+        "confirm_candidate",
+        "dismiss_candidate",
+        "merge_pair",
+        "soft_delete",
+        "restore",
+    ]
+    fieldsets = (
+        (None, {"fields": ("id", "namespace", "content", *EDITABLE_FIELDS)}),
+        (
+            "State",
+            {
+                "fields": (
+                    "status",
+                    "tier",
+                    "tier_last_updated",
+                    "resonance_phi",
+                    "phi_decayed_at",
+                    "access_count",
+                    "last_accessed",
+                    "pinned",
+                    "embedding_info",
+                    "created_at",
+                    "updated_at",
+                )
+            },
+        ),
+        ("Catalyst candidate", {"fields": ("catalyst_candidate",)}),
+        (
+            "Related memories",
+            {"fields": ("similar_memories", "near_duplicates", "associations", "merged_here")},
+        ),
+        ("Promotion history", {"fields": ("promotion_history",)}),
+    )
+    _READ_ONLY = (
+        "id",
+        "namespace",
+        "content",
+        "status",
+        "tier",
+        "tier_last_updated",
+        "resonance_phi",
+        "phi_decayed_at",
+        "access_count",
+        "last_accessed",
+        "pinned",
+        "embedding_info",
+        "created_at",
+        "updated_at",
+        "catalyst_candidate",
+        "similar_memories",
+        "near_duplicates",
+        "associations",
+        "merged_here",
+        "promotion_history",
+    )
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("search_vector")
+
+    def get_readonly_fields(self, request, obj=None):
+        if obj is not None and obj.deleted_at is not None:
+            return self._READ_ONLY + EDITABLE_FIELDS  # restore it first
+        return self._READ_ONLY
+
+    def has_add_permission(self, request):
+        return False  # memories are added through the API, which embeds them
+
+    def has_delete_permission(self, request, obj=None):
+        return False  # deletion is soft: the "Delete (soft)" action
+
+    def get_search_results(self, request, queryset, search_term):
+        """Full text (the ``search_vector`` GIN index), an exact tag (the tags GIN index), or an id."""
+        term = search_term.strip()
+        if not term:
+            return queryset, False
+        condition = Q(search_vector=SearchQuery(term, search_type="websearch", config="english")) | Q(
+            tags__contains=[term]
+        )
+        try:
+            condition |= Q(pk=UUID(term))
+        except ValueError:
+            pass
+        return queryset.filter(condition), False
+
+    def save_model(self, request, obj, form, change):
+        changes = {name: form.cleaned_data[name] for name in form.changed_data if name in EDITABLE_FIELDS}
+        if changes:
+            curation.memory_update_fields(namespace=obj.namespace, memory_id=obj.pk, **changes)
+
+    # --- list columns ---
+
+    @admin.display(description="content")
+    def content_preview(self, memory):
+        return preview(memory.content)
+
+    @admin.display(description="φ", ordering="resonance_phi")
+    def phi(self, memory):
+        return f"{memory.resonance_phi:.2f}"
+
+    @admin.display(description="candidate", boolean=True)
+    def candidate(self, memory):
+        return catalysts.CANDIDATE_KEY in (memory.metadata or {})
+
+    # --- change page ---
+
+    @admin.display(description="status")
+    def status(self, memory):
+        if memory.merged_into_id:
+            return format_html("merged into {}", memory_link(memory.merged_into_id, str(memory.merged_into_id)))
+        if memory.deleted_at:
+            return f"deleted at {memory.deleted_at:%Y-%m-%d %H:%M:%S} UTC"
+        return "live"
+
+    @admin.display(description="embedding")
+    def embedding_info(self, memory):
+        info = listing.memory_embedding_info(memory_id=memory.pk)
+        if info is None:
+            return "none"
+        model, truncated = info
+        return f"{model}{' (truncated: the model saw only the beginning)' if truncated else ''}"
+
+    @admin.display(description="candidate catalyst")
+    def catalyst_candidate(self, memory):
+        candidate = (memory.metadata or {}).get(catalysts.CANDIDATE_KEY)
+        if not candidate:
+            return "—"
+        reasons = ", ".join(candidate.get("reasons") or [])
+        return f"{reasons} (detected {candidate.get('detectedAt', '?')}); confirm or dismiss with the list actions"
+
+    @admin.display(description="similar memories (nearest by embedding)")
+    def similar_memories(self, memory):
+        rows = listing.memory_similar(memory_id=memory.pk)
+        if not rows:
+            return "—"
+        return _table(
+            ("similarity", "memory", "tier"),
+            ((f"{row.similarity:.3f}", memory_link(row.memory_id, preview(row.preview)), row.tier) for row in rows),
+        )
+
+    @admin.display(description="near-duplicates (consolidation)")
+    def near_duplicates(self, memory):
+        listed = []
+        for entry in (memory.metadata or {}).get("nearDuplicates") or []:
+            try:
+                listed.append((UUID(str(entry.get("id"))), entry.get("similarity", "")))
+            except ValueError:
+                continue
+        if not listed:
+            return "—"
+        previews = listing.memory_previews(memory_ids=[memory_id for memory_id, _ in listed])
+        rows = []
+        for memory_id, similarity in listed:
+            text, live = previews.get(memory_id, ("(gone)", False))
+            rows.append((similarity, memory_link(memory_id, preview(text)), "live" if live else "deleted"))
+        return _table(("similarity", "memory", "status"), rows)
+
+    @admin.display(description="associations (co-occurrence)")
+    def associations(self, memory):
+        rows = listing.memory_associations(memory_id=memory.pk)
+        if not rows:
+            return "—"
+        return _table(
+            ("strength", "count", "last", "other memory"),
+            (
+                (
+                    f"{row.strength:.2f}",
+                    row.co_occurrence_count,
+                    f"{row.last_co_occurred_at:%Y-%m-%d %H:%M}",
+                    format_html(
+                        "{}{}",
+                        memory_link(row.other_id, preview(row.other_preview)),
+                        "" if row.other_live else " (deleted)",
+                    ),
+                )
+                for row in rows
+            ),
+        )
+
+    @admin.display(description="merged into this one")
+    def merged_here(self, memory):
+        variants = (memory.metadata or {}).get("semanticVariants") or []
+        merged = listing.memory_merged_variants(memory_id=memory.pk)
+        if not merged:
+            return f"{len(variants)} semantic variants in metadata" if variants else "—"
+        return _table(("memory",), ((memory_link(pk, preview(text)),) for pk, text in merged.items()))
+
+    @admin.display(description="tier changes")
+    def promotion_history(self, memory):
+        rows = listing.memory_promotions(memory_id=memory.pk)
+        if not rows:
+            return "—"
+        return _table(
+            ("when", "from", "to", "reason", "accesses", "days idle"),
+            (
+                (
+                    f"{p.created_at:%Y-%m-%d %H:%M:%S}",
+                    p.from_tier,
+                    p.to_tier,
+                    p.reason,
+                    p.access_count_at_promotion,
+                    "" if p.days_since_last_access is None else f"{p.days_since_last_access:.1f}",
+                )
+                for p in rows
+            ),
+        )
+
+    # --- actions ---
+
+    @admin.action(description="Mark as catalyst", permissions=["change"])
+    def mark_catalyst(self, request, queryset):
+        count = curation.memories_set_catalyst(namespace=None, memory_ids=_ids(queryset), is_catalyst=True)
+        self.message_user(request, MESSAGE_MARKED.format(count=count))
+
+    @admin.action(description="Unmark catalyst", permissions=["change"])
+    def unmark_catalyst(self, request, queryset):
+        count = curation.memories_set_catalyst(namespace=None, memory_ids=_ids(queryset), is_catalyst=False)
+        self.message_user(request, MESSAGE_UNMARKED.format(count=count))
+
+    @admin.action(description="Confirm candidate catalyst", permissions=["change"])
+    def confirm_candidate(self, request, queryset):
+        ids = _ids(queryset.filter(metadata__has_key=catalysts.CANDIDATE_KEY))
+        count = catalysts.catalyst_confirm(memory_ids=ids) if ids else 0
+        self.message_user(request, MESSAGE_CONFIRMED.format(count=count))
+
+    @admin.action(description="Dismiss candidate catalyst", permissions=["change"])
+    def dismiss_candidate(self, request, queryset):
+        ids = _ids(queryset.filter(metadata__has_key=catalysts.CANDIDATE_KEY))
+        count = catalysts.catalyst_dismiss(memory_ids=ids) if ids else 0
+        self.message_user(request, MESSAGE_DISMISSED.format(count=count))
+
+    @admin.action(description="Merge two: fold the newer into the older", permissions=["change"])
+    def merge_pair(self, request, queryset):
+        try:
+            survivor = curation.memories_merge_pair(memory_ids=_ids(queryset))
+        except curation.MergeRefusedError as exc:
+            self.message_user(request, str(exc), level=messages.ERROR)
+            return
+        link = memory_link(survivor.pk, preview(survivor.content, 60))
+        self.message_user(request, format_html(MESSAGE_MERGED, survivor=link))
+
+    @admin.action(description="Delete (soft)", permissions=["change"])
+    def soft_delete(self, request, queryset):
+        count = curation.memories_soft_delete(namespace=None, memory_ids=_ids(queryset))
+        self.message_user(request, MESSAGE_SOFT_DELETED.format(count=count))
+
+    @admin.action(description="Restore", permissions=["change"])
+    def restore(self, request, queryset):
+        outcome = curation.memories_restore(namespace=None, memory_ids=_ids(queryset))
+        self.message_user(request, MESSAGE_RESTORED.format(count=len(outcome.restored)))
+        if outcome.conflicts:
+            ids = ", ".join(str(pk) for pk in outcome.conflicts)
+            self.message_user(
+                request, MESSAGE_RESTORE_CONFLICTS.format(count=len(outcome.conflicts), ids=ids), level=messages.WARNING
+            )
+        if outcome.merged:
+            ids = ", ".join(str(pk) for pk in outcome.merged)
+            self.message_user(
+                request, MESSAGE_RESTORE_MERGED.format(count=len(outcome.merged), ids=ids), level=messages.WARNING
+            )
+
+
+def _table(headers, rows) -> str:
+    head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
+    body = format_html_join(
+        "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows)
+    )
+    return format_html("<table><thead><tr>{}</tr></thead><tbody>{}</tbody></table>", head, body)
+
+
+# --- read-only logs ----------------------------------------------------------------------------
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Staff read these; services write them."""
+
+    paginator = EstimatedCountPaginator
+    show_full_result_count = False
+    list_per_page = 100
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+
+@admin.register(TierPromotion)
+class TierPromotionAdmin(ReadOnlyAdmin):
+    list_display = ("created_at", "memory_column", "from_tier", "to_tier", "reason", "access_count_at_promotion")
+    list_filter = ("from_tier", "to_tier")
+    raw_id_fields = ("memory",)
+    ordering = ("-pk",)  # the primary key follows creation; no sort of the whole table
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(memory_preview=Substr("memory__content", 1, PREVIEW_CHARS))
+
+    @admin.display(description="memory")
+    def memory_column(self, promotion):
+        return memory_link(promotion.memory_id, preview(promotion.memory_preview))
+
+
+@admin.register(MemoryAssociation)
+class MemoryAssociationAdmin(ReadOnlyAdmin):
+    list_display = ("memory_a_column", "memory_b_column", "co_occurrence_count", "strength", "last_co_occurred_at")
+    raw_id_fields = ("memory_a", "memory_b")
+    ordering = ("-pk",)
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                a_preview=Substr("memory_a__content", 1, PREVIEW_CHARS),
+                b_preview=Substr("memory_b__content", 1, PREVIEW_CHARS),
+            )
+        )
+
+    @admin.display(description="memory a")
+    def memory_a_column(self, association):
+        return memory_link(association.memory_a_id, preview(association.a_preview))
+
+    @admin.display(description="memory b")
+    def memory_b_column(self, association):
+        return memory_link(association.memory_b_id, preview(association.b_preview))
+
+
+@admin.register(MemoryAccess)
+class MemoryAccessAdmin(ReadOnlyAdmin):
+    list_display = ("accessed_at", "memory_column", "conversation_id")
+    raw_id_fields = ("memory",)
+    ordering = ("-accessed_at",)  # indexed
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(memory_preview=Substr("memory__content", 1, PREVIEW_CHARS))
+
+    @admin.display(description="memory")
+    def memory_column(self, access):
+        return memory_link(access.memory_id, preview(access.memory_preview))
