@@ -32,6 +32,7 @@ EMBEDDING_SECONDS = Histogram(
 )
 PROMOTIONS = Counter("anima_promotions_total", "Tier changes", ["from_tier", "to_tier", "reason"])
 CONSOLIDATIONS = Counter("anima_consolidations_total", "Consolidation outcomes", ["outcome"])
+CACHE_ERRORS = Counter("anima_cache_errors_total", "Cache calls that failed (Redis down)", ["operation"])
 COOCCURRENCE_PAIRS = Counter("anima_cooccurrence_pairs_total", "Co-occurrence pairs recorded")
 
 

@@ -99,6 +99,9 @@ DATABASES["default"].setdefault("OPTIONS", {})["connect_timeout"] = env_int("ANI
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 # --- Caches ----------------------------------------------------------------------------
+# ANIMA_REDIS_URL set: the embedding cache, the default cache (throttling) and the task
+# broker live in Redis, shared by every process; a Redis outage degrades to misses.
+ANIMA_REDIS_URL = env_str("ANIMA_REDIS_URL")
 ANIMA_EMBEDDING_CACHE_SIZE = env_int("ANIMA_EMBEDDING_CACHE_SIZE", 10_000, minimum=1)
 ANIMA_EMBEDDING_CACHE_TTL = env_int("ANIMA_EMBEDDING_CACHE_TTL", 3600, minimum=1)
 CACHES = {
@@ -111,6 +114,24 @@ CACHES = {
         "OPTIONS": {"MAX_ENTRIES": ANIMA_EMBEDDING_CACHE_SIZE, "CULL_FREQUENCY": 10},
     },
 }
+if ANIMA_REDIS_URL:
+    _redis_options = {"socket_connect_timeout": 0.5, "socket_timeout": 0.5}
+    CACHES = {
+        "default": {
+            "BACKEND": "anima_site.cache.ResilientRedisCache",
+            "LOCATION": ANIMA_REDIS_URL,
+            "KEY_PREFIX": "anima-default",
+            "OPTIONS": _redis_options,
+        },
+        # Size is bounded by Redis itself (maxmemory + allkeys-lru), not by MAX_ENTRIES.
+        "embeddings": {
+            "BACKEND": "anima_site.cache.ResilientRedisCache",
+            "LOCATION": ANIMA_REDIS_URL,
+            "KEY_PREFIX": "anima-emb",
+            "TIMEOUT": ANIMA_EMBEDDING_CACHE_TTL,
+            "OPTIONS": _redis_options,
+        },
+    }
 
 # --- Static files (the admin) ----------------------------------------------------------
 STATIC_URL = "static/"
@@ -175,11 +196,9 @@ ANIMA_HNSW_EF_SEARCH = env_int("ANIMA_HNSW_EF_SEARCH", 100, minimum=1)
 ANIMA_HNSW_MAX_SCAN_TUPLES = env_int("ANIMA_HNSW_MAX_SCAN_TUPLES", 20_000, minimum=1)
 
 # --- Background work (django-q2) -------------------------------------------------------
-# The broker is the ORM (the same PostgreSQL: nothing else to run) unless ANIMA_REDIS_URL
-# is set. A task that outlives `timeout` is killed; an unacknowledged one (crashed worker,
+# A task that outlives `timeout` is killed; an unacknowledged one (crashed worker,
 # failure) is delivered again after `retry` seconds, up to `max_attempts`. retry > timeout,
 # so a slow task is never run twice at once; tasks are idempotent all the same.
-ANIMA_REDIS_URL = env_str("ANIMA_REDIS_URL")
 ANIMA_TASK_TIMEOUT = env_int("ANIMA_TASK_TIMEOUT", 60, minimum=1)
 ANIMA_TASK_RETRY = env_int("ANIMA_TASK_RETRY", 90, minimum=2)
 if ANIMA_TASK_RETRY <= ANIMA_TASK_TIMEOUT:
@@ -197,7 +216,13 @@ Q_CLUSTER = {
     "label": "Tasks",
     "sync": env_bool("ANIMA_TASKS_SYNC", False),
 }
-if ANIMA_REDIS_URL:
+# The broker: "orm" (default) keeps tasks in PostgreSQL, where a task whose worker dies is
+# delivered again after `retry`; "redis" is faster but django-q2's Redis broker pops a
+# task when a worker takes it, so a worker killed mid-task loses that task.
+ANIMA_TASK_BROKER = env_choice("ANIMA_TASK_BROKER", "orm", ("orm", "redis"))
+if ANIMA_TASK_BROKER == "redis":
+    if not ANIMA_REDIS_URL:
+        raise ImproperlyConfigured("ANIMA_TASK_BROKER=redis needs ANIMA_REDIS_URL")
     Q_CLUSTER["redis"] = ANIMA_REDIS_URL
 else:
     Q_CLUSTER["orm"] = "default"

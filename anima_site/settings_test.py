@@ -3,9 +3,9 @@
 from anima_site.settings import *  # noqa: F401,F403
 from anima_site.settings import CACHES
 
-# Each test starts from an empty embedding cache (see tests/conftest.py); a smaller
-# cache keeps the eviction test quick.
-CACHES["embeddings"]["LOCATION"] = "anima-embeddings-test"
+# Each test starts from an empty embedding cache (tests/conftest.py clears it).
+if "locmem" in CACHES["embeddings"]["BACKEND"]:
+    CACHES["embeddings"]["LOCATION"] = "anima-embeddings-test"
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},

@@ -23,7 +23,9 @@ def embedding_cache_stats() -> dict:
     lookups = hits + misses
     cache = caches[embeddings.CACHE_ALIAS]
     entries = getattr(cache, "_cache", None)
-    if entries is None:
+    if hasattr(cache, "estimated_size"):
+        size = cache.estimated_size()
+    elif not isinstance(entries, dict):
         size = None
     else:  # the hit/miss counters live in the same cache; they are not embeddings
         counters = sum(cache.make_key(key) in entries for key in (embeddings.HITS_KEY, embeddings.MISSES_KEY))

@@ -40,6 +40,7 @@ def start_worker() -> subprocess.Popen:
         "ANIMA_TASK_RETRY": str(TASK_RETRY),
         "ANIMA_TASK_POLL": "0.2",
         "ANIMA_TASKS_SYNC": "false",
+        "ANIMA_TASK_BROKER": "orm",  # the durable broker: what these tests are about
     }
     return subprocess.Popen(
         [sys.executable, "manage.py", "qcluster"],
