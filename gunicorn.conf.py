@@ -14,6 +14,8 @@ worker_class = "gthread"
 timeout = int(os.environ.get("ANIMA_WEB_TIMEOUT", "60"))
 graceful_timeout = 20
 keepalive = 5
+# The longest request line gunicorn accepts (its maximum); longer ones get its own 400.
+limit_request_line = 8190
 accesslog = "-"
 errorlog = "-"
 wsgi_app = "anima_site.wsgi:application"

@@ -171,6 +171,15 @@ def not_found_view(request, exception=None):
     return JsonResponse(error_body(request, "NOT_FOUND", "No such route."), status=404)
 
 
+def bad_request_view(request, exception=None):
+    """Django-level 400 (e.g. too many query fields, a malformed header) in the envelope."""
+    return JsonResponse(error_body(request, "VALIDATION_ERROR", "Malformed request."), status=400)
+
+
+def forbidden_view(request, exception=None):
+    return JsonResponse(error_body(request, "FORBIDDEN", "Forbidden."), status=403)
+
+
 def server_error_view(request):
     return JsonResponse(
         error_body(request, "INTERNAL_ERROR", "Internal error. The request id identifies it in the logs."), status=500

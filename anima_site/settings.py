@@ -155,18 +155,21 @@ REST_FRAMEWORK = {
     "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "anima_site.api.exception_handler",
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_SCHEMA_CLASS": "anima_site.openapi.EnvelopeAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Anima API",
     "DESCRIPTION": "Long-term memory for AI assistants.",
     "VERSION": "1.0.0",
+    "SERVE_INCLUDE_SCHEMA": False,
+    "ENUM_NAME_OVERRIDES": {"TierEnum": "memories.models.Tier.values"},
+    "COMPONENT_SPLIT_REQUEST": True,
 }
 ANIMA_SLOW_REQUEST_MS = env_int("ANIMA_SLOW_REQUEST_MS", 500, minimum=0)
 ANIMA_METRICS_TOKEN = env_str("ANIMA_METRICS_TOKEN")  # when set, /metrics needs "Authorization: Bearer <token>"
 ANIMA_DEFAULT_NAMESPACE = env_str("ANIMA_DEFAULT_NAMESPACE", "default")
 ANIMA_REQUIRE_API_KEY = env_bool("ANIMA_REQUIRE_API_KEY", True)
-ANIMA_RATE_LIMIT = env_str("ANIMA_RATE_LIMIT", "1200/min")  # per API key; empty string: no limit
+ANIMA_RATE_LIMIT = env_str("ANIMA_RATE_LIMIT", "1200/min")  # per API key; "off": no limit
 ANIMA_MAX_BODY_BYTES = env_int("ANIMA_MAX_BODY_BYTES", 1_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ANIMA_MAX_BODY_BYTES
 

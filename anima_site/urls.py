@@ -5,6 +5,8 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
 from anima_site.metrics import metrics_view
 from meta.health import health_view
 
+handler400 = "anima_site.api.bad_request_view"
+handler403 = "anima_site.api.forbidden_view"
 handler404 = "anima_site.api.not_found_view"
 handler500 = "anima_site.api.server_error_view"
 

@@ -1,6 +1,9 @@
 """HTTP shapes of the dynamics endpoints (update-tier, catalysts, stats, associations)."""
 
+from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
+
+from memories.models import Tier
 
 from memories.serializers import JsonCharField, StrictSerializer
 
@@ -9,9 +12,14 @@ MAX_DISCOVER_LIMIT = 100
 MAX_HUBS_LIMIT = 50
 
 
+@extend_schema_field({"type": "string", "enum": Tier.values})
+class TierNameField(JsonCharField):
+    """Checked by the view, not here: an unknown tier is INVALID_TIER, not VALIDATION_ERROR."""
+
+
 class UpdateTierInput(StrictSerializer):
     memoryId = serializers.UUIDField()
-    tier = JsonCharField()  # checked by the view: an unknown tier is INVALID_TIER, not VALIDATION_ERROR
+    tier = TierNameField()
     reason = JsonCharField(min_length=1, max_length=200, required=False, default="manual")
 
 

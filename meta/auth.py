@@ -76,7 +76,8 @@ class ApiKeyRateThrottle(throttling.SimpleRateThrottle):
     scope = "api_key"
 
     def get_rate(self):
-        return settings.ANIMA_RATE_LIMIT or None
+        rate = settings.ANIMA_RATE_LIMIT
+        return None if rate in ("", "off") else rate
 
     def get_cache_key(self, request, view):
         key = getattr(request, "auth", None)

@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 
 from anima_site.api import success
 from anima_site.tenancy import request_namespace
+from meta import schema
 from meta import serializers as s
 from meta.models import ReflectionType
 from meta.selectors import cache_recommendation, embedding_cache_stats, system_metrics
@@ -21,20 +22,20 @@ from memories.views.core import validated
 
 
 class MetaViewSet(viewsets.ViewSet):
-    @extend_schema(responses={200: dict}, summary="Embedding cache statistics")
+    @extend_schema(responses=schema.CACHE_STATS, summary="Embedding cache statistics")
     @action(detail=False, methods=["get"], url_path="cache-stats")
     def cache_stats(self, request):
         validated(s.EmptyQuery, request.query_params.dict())
         stats = embedding_cache_stats()
         return success(request, {"cache": stats, "recommendation": cache_recommendation(stats)})
 
-    @extend_schema(responses={200: dict}, summary="Cache, database, queue, memories")
+    @extend_schema(responses=schema.SYSTEM_METRICS, summary="Cache, database, queue, memories")
     @action(detail=False, methods=["get"], url_path="metrics")
     def metrics(self, request):
         validated(s.EmptyQuery, request.query_params.dict())
         return success(request, system_metrics(namespace=request_namespace(request)))
 
-    @extend_schema(request=s.ConversationEndInput, responses={201: s.MetaReflectionOutput}, summary="Reflect on a conversation")
+    @extend_schema(request=s.ConversationEndInput, responses=schema.REFLECT, summary="Reflect on a conversation")
     @action(detail=False, methods=["post"], url_path="conversation-end")
     def conversation_end(self, request):
         body = validated(s.ConversationEndInput, request.data)
@@ -46,7 +47,7 @@ class MetaViewSet(viewsets.ViewSet):
         )
         return success(request, {"reflection": s.MetaReflectionOutput(reflection).data}, status_code=201)
 
-    @extend_schema(request=s.ManualReflectionInput, responses={201: s.MetaReflectionOutput}, summary="Reflect now")
+    @extend_schema(request=s.ManualReflectionInput, responses=schema.REFLECT, summary="Reflect now")
     @action(detail=False, methods=["post"], url_path="manual-reflection")
     def manual_reflection(self, request):
         body = validated(s.ManualReflectionInput, request.data)
@@ -58,7 +59,7 @@ class MetaViewSet(viewsets.ViewSet):
         )
         return success(request, {"reflection": s.MetaReflectionOutput(reflection).data}, status_code=201)
 
-    @extend_schema(parameters=[s.ReflectionQueryInput], responses={200: s.MetaReflectionOutput(many=True)}, summary="Latest reflections")
+    @extend_schema(parameters=[s.ReflectionQueryInput], responses=schema.REFLECTIONS, summary="Latest reflections")
     @action(detail=False, methods=["get"], url_path="reflection")
     def reflection(self, request):
         params = validated(s.ReflectionQueryInput, request.query_params.dict())
@@ -71,21 +72,21 @@ class MetaViewSet(viewsets.ViewSet):
         data = s.MetaReflectionOutput(reflections, many=True).data
         return success(request, {"reflections": data, "count": len(data)})
 
-    @extend_schema(responses={200: s.HandshakeOutput}, summary="The current handshake")
+    @extend_schema(responses=schema.HANDSHAKE, summary="The current handshake")
     @action(detail=False, methods=["get"], url_path="handshake")
     def handshake(self, request):
         validated(s.EmptyQuery, request.query_params.dict())
         handshake, created = handshake_current(namespace=request_namespace(request))
         return success(request, {"handshake": s.HandshakeOutput(handshake).data, "created": created})
 
-    @extend_schema(request=s.HandshakeGenerateInput, responses={200: s.HandshakeOutput}, summary="Generate a handshake")
+    @extend_schema(request=s.HandshakeGenerateInput, responses=schema.HANDSHAKE_GENERATE, summary="Generate a handshake")
     @action(detail=False, methods=["post"], url_path="handshake/generate")
     def handshake_generate(self, request):
         body = validated(s.HandshakeGenerateInput, request.data)
         handshake, created = handshake_current(namespace=request_namespace(request), force=body["force"])
         return success(request, {"handshake": s.HandshakeOutput(handshake).data, "created": created})
 
-    @extend_schema(parameters=[s.HandshakeHistoryInput], responses={200: s.HandshakeOutput(many=True)}, summary="Past handshakes")
+    @extend_schema(parameters=[s.HandshakeHistoryInput], responses=schema.HANDSHAKES, summary="Past handshakes")
     @action(detail=False, methods=["get"], url_path="handshake/history")
     def handshake_history(self, request):
         params = validated(s.HandshakeHistoryInput, request.query_params.dict())
@@ -95,7 +96,7 @@ class MetaViewSet(viewsets.ViewSet):
 
 
 class ReflectionViewSet(viewsets.ViewSet):
-    @extend_schema(request=s.ConversationReflectionInput, responses={201: s.ConversationReflectionOutput}, summary="Record how a conversation felt")
+    @extend_schema(request=s.ConversationReflectionInput, responses=schema.CONVERSATION_REFLECT, summary="Record how a conversation felt")
     @action(detail=False, methods=["post"], url_path="conversation-end")
     def conversation_end(self, request):
         body = validated(s.ConversationReflectionInput, request.data)
@@ -112,7 +113,7 @@ class ReflectionViewSet(viewsets.ViewSet):
         )
         return success(request, {"reflection": s.ConversationReflectionOutput(reflection).data}, status_code=201)
 
-    @extend_schema(parameters=[s.ReflectionHistoryInput], responses={200: s.ConversationReflectionOutput(many=True)}, summary="Past reflections")
+    @extend_schema(parameters=[s.ReflectionHistoryInput], responses=schema.CONVERSATION_REFLECTIONS, summary="Past reflections")
     @action(detail=False, methods=["get"], url_path="history")
     def history(self, request):
         params = validated(s.ReflectionHistoryInput, request.query_params.dict())
@@ -125,7 +126,7 @@ class ReflectionViewSet(viewsets.ViewSet):
         data = s.ConversationReflectionOutput(rows, many=True).data
         return success(request, {"reflections": data, "count": len(data)})
 
-    @extend_schema(responses={200: s.ReflectionStatsOutput}, summary="Reflection averages")
+    @extend_schema(responses=schema.CONVERSATION_STATS, summary="Reflection averages")
     @action(detail=False, methods=["get"], url_path="stats")
     def stats(self, request):
         validated(s.EmptyQuery, request.query_params.dict())

@@ -12,6 +12,7 @@ from memories.serializers import (
     MemoryQueryInput,
     QueryHitOutput,
 )
+from memories import schema
 from memories.selectors import memories_bootstrap
 from memories.services.adding import MESSAGE_CREATED, MESSAGE_DUPLICATE, memory_add
 from memories.services.querying import QueryFilters, memory_query
@@ -33,7 +34,7 @@ class CoreMemoryActions:
     #: A query changes only counters, φ and tiers: a read-scope key may run it.
     action_scopes = {"query": "read"}
 
-    @extend_schema(request=MemoryAddInput, responses={200: MemoryOutput, 201: MemoryOutput}, summary="Store a memory")
+    @extend_schema(request=MemoryAddInput, responses=schema.ADD, summary="Store a memory")
     @action(detail=False, methods=["post"], url_path="add")
     def add(self, request):
         body = validated(MemoryAddInput, request.data)
@@ -57,7 +58,7 @@ class CoreMemoryActions:
             meta["promotions"] = promotions_output(result.promotions)
         return success(request, data, status_code=200 if result.is_duplicate else 201, **meta)
 
-    @extend_schema(request=MemoryQueryInput, responses={200: QueryHitOutput(many=True)}, summary="Find memories")
+    @extend_schema(request=MemoryQueryInput, responses=schema.QUERY, summary="Find memories")
     @action(detail=False, methods=["post"], url_path="query")
     def query(self, request):
         body = validated(MemoryQueryInput, request.data)
@@ -84,7 +85,7 @@ class CoreMemoryActions:
             meta["promotions"] = promotions_output(result.promotions)
         return success(request, {"memories": memories, "count": len(memories), "query": body["query"]}, **meta)
 
-    @extend_schema(parameters=[MemoryBootstrapInput], responses={200: MemoryOutput(many=True)}, summary="Bootstrap")
+    @extend_schema(parameters=[MemoryBootstrapInput], responses=schema.BOOTSTRAP, summary="Bootstrap")
     @action(detail=False, methods=["get"], url_path="bootstrap")
     def bootstrap(self, request):
         params = validated(MemoryBootstrapInput, request.query_params.dict())

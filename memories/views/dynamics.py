@@ -5,6 +5,7 @@ from rest_framework.decorators import action
 
 from anima_site.api import InvalidTier, success
 from anima_site.tenancy import request_namespace
+from memories import schema
 from memories.models import Tier
 from memories.selectors_dynamics import memories_catalysts, memories_phi_stats
 from memories.serializers import MemoryOutput
@@ -20,7 +21,7 @@ from memories.views.core import validated
 
 
 class DynamicsMemoryActions:
-    @extend_schema(request=UpdateTierInput, responses={200: MemoryOutput}, summary="Move a memory to a tier")
+    @extend_schema(request=UpdateTierInput, responses=schema.UPDATE_TIER, summary="Move a memory to a tier")
     @action(detail=False, methods=["post"], url_path="update-tier")
     def update_tier(self, request):
         body = validated(UpdateTierInput, request.data)
@@ -38,14 +39,14 @@ class DynamicsMemoryActions:
         }
         return success(request, data)
 
-    @extend_schema(parameters=[CatalystsInput], responses={200: CatalystOutput(many=True)}, summary="Top memories by φ")
+    @extend_schema(parameters=[CatalystsInput], responses=schema.CATALYSTS, summary="Top memories by φ")
     @action(detail=False, methods=["get"], url_path="catalysts")
     def catalysts(self, request):
         params = validated(CatalystsInput, request.query_params.dict())
         memories = memories_catalysts(namespace=request_namespace(request), limit=params["limit"])
         return success(request, {"catalysts": CatalystOutput(memories, many=True).data, "count": len(memories)})
 
-    @extend_schema(responses={200: dict}, summary="φ statistics of the namespace")
+    @extend_schema(responses=schema.STATS, summary="φ statistics of the namespace")
     @action(detail=False, methods=["get"], url_path="stats")
     def stats(self, request):
         validated(EmptyInput, request.query_params.dict())

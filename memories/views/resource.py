@@ -11,6 +11,7 @@ from rest_framework.decorators import action
 
 from anima_site.api import success
 from anima_site.tenancy import request_namespace
+from memories import schema
 from memories.listing import MemoryListFilters, memories_list, memory_get
 from memories.serializers import (
     MemoryDeletedOutput,
@@ -49,7 +50,7 @@ class MemoryResourceActions:
 
     lookup_value_regex = UUID_PATTERN
 
-    @extend_schema(parameters=[MemoryListInput], responses={200: MemoryPageOutput}, summary="List memories")
+    @extend_schema(parameters=[MemoryListInput], responses=schema.LIST, summary="List memories")
     def list(self, request):
         params = validated(MemoryListInput, request.query_params)
         page = memories_list(
@@ -75,12 +76,12 @@ class MemoryResourceActions:
         }
         return success(request, data)
 
-    @extend_schema(responses={200: MemoryOutput}, summary="Get a memory")
+    @extend_schema(responses=schema.RETRIEVE, summary="Get a memory")
     def retrieve(self, request, pk=None):
         memory = memory_get(namespace=request_namespace(request), memory_id=UUID(pk))
         return success(request, {"memory": MemoryOutput(memory).data})
 
-    @extend_schema(request=MemoryPatchInput, responses={200: MemoryOutput}, summary="Change a memory")
+    @extend_schema(request=MemoryPatchInput, responses=schema.PATCH, summary="Change a memory")
     def partial_update(self, request, pk=None):
         body = validated(MemoryPatchInput, request.data)
         result = memory_update_fields(
@@ -91,14 +92,14 @@ class MemoryResourceActions:
         data = {"memory": MemoryOutput(result.memory).data, "message": MESSAGE_UPDATED}
         return success(request, data, embeddingProvider=result.embedding_provider)
 
-    @extend_schema(responses={200: MemoryDeletedOutput}, summary="Delete a memory (soft)")
+    @extend_schema(responses=schema.DELETE, summary="Delete a memory (soft)")
     def destroy(self, request, pk=None):
         memory_id = UUID(pk)
         deleted_at = memory_soft_delete(namespace=request_namespace(request), memory_id=memory_id)
         data = MemoryDeletedOutput({"id": memory_id, "deletedAt": deleted_at, "message": MESSAGE_DELETED}).data
         return success(request, data)
 
-    @extend_schema(request=MemoryRestoreInput, responses={200: MemoryOutput}, summary="Restore a deleted memory")
+    @extend_schema(request=MemoryRestoreInput, responses=schema.RESTORE, summary="Restore a deleted memory")
     @action(detail=True, methods=["post"], url_path="restore")
     def restore(self, request, pk=None):
         validated(MemoryRestoreInput, request.data)
