@@ -13,10 +13,12 @@ if [ ! -x .venv/bin/python ]; then
     "$PYTHON" -m venv .venv
 fi
 STAMP=".venv/.anima-requirements.sha256"
-WANT="$(cat requirements.txt constraints.txt | sha256sum | cut -d' ' -f1)"
+WANT="$(cat requirements.txt constraints.txt pyproject.toml | sha256sum | cut -d' ' -f1)"
 if [ "$(cat "$STAMP" 2>/dev/null || true)" != "$WANT" ]; then
     echo "==> installing dependencies into .venv (first run takes a few minutes)"
     .venv/bin/python -m pip install --quiet --upgrade pip
     .venv/bin/python -m pip install --quiet -r requirements.txt -c constraints.txt
+    # The client's commands (anima, anima-mcp) from this checkout.
+    .venv/bin/python -m pip install --quiet --no-deps -e .
     echo "$WANT" > "$STAMP"
 fi

@@ -116,7 +116,10 @@ def recommendations_for(metrics: dict, session: dict) -> list[str]:
     if _share(dist, "network") > 0.5:
         recommendations.append("Over half the memories sit in the network tier: review how they are tiered.")
     if not hubs:
-        recommendations.append("No hubs yet: pass a conversationId with queries so associations can form.")
+        recommendations.append(
+            "No hubs yet: memories recalled together in a conversation (queries with a conversationId) "
+            "become associated; hubs form as that repeats."
+        )
     elif hubs[0]["totalConnections"] > 20:
         recommendations.append("The top hub has over 20 connections: consider splitting it into sharper memories.")
     return recommendations

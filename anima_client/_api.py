@@ -1,0 +1,345 @@
+"""The API's routes as data: each builder returns a ``Call`` (method, path, query, body,
+how to read the answer). The sync and async clients only differ in how they send one,
+so every route, default and parser is written once, here.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, Generic, TypeVar
+from uuid import UUID
+
+import httpx
+
+from anima_client import models as m
+from anima_client.errors import ServerError, error_from_response
+
+T = TypeVar("T")
+
+V1 = "/api/v1"
+
+
+class _Unset:
+    """Marks a PATCH field that is not sent (``None`` is a value: it clears the field)."""
+
+    def __repr__(self) -> str:
+        return "UNSET"
+
+
+UNSET: Any = _Unset()
+
+
+@dataclass(frozen=True)
+class Envelope:
+    status: int
+    data: Any
+    meta: dict[str, Any]
+
+
+@dataclass(frozen=True)
+class Call(Generic[T]):
+    method: str
+    path: str
+    parse: Callable[[Envelope], T]
+    params: dict[str, Any] | None = None
+    json: dict[str, Any] | None = None
+    #: Statuses read by ``parse`` instead of raised (``/health`` answers 503 with its checks).
+    accept: frozenset[int] = field(default_factory=frozenset)
+    #: The answer is outside the envelope (``/health``).
+    raw: bool = False
+
+    @property
+    def idempotent(self) -> bool:
+        """Safe to send again after a timeout that may have reached the server."""
+        return self.method in ("GET", "HEAD", "PUT", "DELETE")
+
+
+def read_response(call: Call[T], response: httpx.Response) -> T:
+    """The parsed answer of a response, or the typed error it stands for."""
+    if response.status_code >= 400 and response.status_code not in call.accept:
+        raise error_from_response(response)
+    try:
+        body = response.json()
+    except ValueError:
+        raise ServerError(
+            f"Expected JSON, got {response.headers.get('Content-Type', 'no content type')}",
+            code="INVALID_RESPONSE",
+            status=response.status_code,
+            request_id=response.headers.get("X-Request-ID"),
+        ) from None
+    if call.raw:
+        return call.parse(Envelope(status=response.status_code, data=body, meta={}))
+    if not isinstance(body, dict) or body.get("success") is not True:
+        raise error_from_response(response)
+    return call.parse(Envelope(status=response.status_code, data=body.get("data"), meta=body.get("meta") or {}))
+
+
+def _compact(values: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: value for key, value in values.items() if value is not None and value is not UNSET}
+
+
+def _query_string(values: Mapping[str, Any]) -> dict[str, Any]:
+    """Query-string values as the API reads them: ``true``/``false``, ISO dates, strings."""
+    shown: dict[str, Any] = {}
+    for key, value in _compact(values).items():
+        if isinstance(value, bool):
+            shown[key] = "true" if value else "false"
+        elif isinstance(value, datetime):
+            shown[key] = value.isoformat()
+        elif isinstance(value, (list, tuple)):
+            shown[key] = [str(item) for item in value]
+        else:
+            shown[key] = str(value)
+    return shown
+
+
+def _with_meta(model: type[T], key: str | None = None) -> Callable[[Envelope], T]:
+    def parse(envelope: Envelope) -> T:
+        data = envelope.data if key is None else envelope.data[key]
+        return model.model_validate({**data, "meta": envelope.meta})  # type: ignore[attr-defined]
+
+    return parse
+
+
+def _id(memory_id: str | UUID) -> str:
+    return str(UUID(str(memory_id)))
+
+
+# --- Memories -----------------------------------------------------------------------------
+
+
+def add(
+    content: str,
+    *,
+    category: str | None = None,
+    tags: Sequence[str] | None = None,
+    source: str | None = None,
+    is_catalyst: bool | None = None,
+    metadata: Mapping[str, Any] | None = None,
+) -> Call[m.AddResult]:
+    body = _compact(
+        {
+            "content": content,
+            "category": category,
+            "tags": list(tags) if tags is not None else None,
+            "source": source,
+            "isCatalyst": is_catalyst,
+            "metadata": dict(metadata) if metadata is not None else None,
+        }
+    )
+    return Call("POST", f"{V1}/memories/add", _with_meta(m.AddResult), json=body)
+
+
+def query(
+    query: str,
+    *,
+    limit: int | None = None,
+    threshold: float | None = None,
+    tiers: Sequence[str] | None = None,
+    conversation_id: str | None = None,
+    category: str | None = None,
+    tags: Sequence[str] | None = None,
+    mode: str | None = None,
+) -> Call[m.QueryResult]:
+    body = _compact(
+        {
+            "query": query,
+            "limit": limit,
+            "similarityThreshold": threshold,
+            "tiers": list(tiers) if tiers is not None else None,
+            "conversationId": conversation_id,
+            "category": category,
+            "tags": list(tags) if tags is not None else None,
+            "mode": mode,
+        }
+    )
+    return Call("POST", f"{V1}/memories/query", _with_meta(m.QueryResult), json=body)
+
+
+def bootstrap(
+    *,
+    limit: int | None = None,
+    include_active: bool | None = None,
+    include_thread: bool | None = None,
+    include_stable: bool | None = None,
+    active_limit: int | None = None,
+    max_chars: int | None = None,
+    conversation_id: str | None = None,
+) -> Call[m.Bootstrap]:
+    params = _query_string(
+        {
+            "limit": limit,
+            "includeActive": include_active,
+            "includeThread": include_thread,
+            "includeStable": include_stable,
+            "activeLimit": active_limit,
+            "maxChars": max_chars,
+            "conversationId": conversation_id,
+        }
+    )
+    return Call("GET", f"{V1}/memories/bootstrap", _with_meta(m.Bootstrap), params=params)
+
+
+def update_tier(memory_id: str | UUID, tier: str, *, reason: str | None = None) -> Call[m.TierChange]:
+    body = _compact({"memoryId": str(memory_id), "tier": tier, "reason": reason})
+    return Call("POST", f"{V1}/memories/update-tier", _with_meta(m.TierChange), json=body)
+
+
+def catalysts(*, limit: int | None = None) -> Call[m.Catalysts]:
+    return Call("GET", f"{V1}/memories/catalysts", _with_meta(m.Catalysts), params=_query_string({"limit": limit}))
+
+
+def stats() -> Call[m.PhiStats]:
+    return Call("GET", f"{V1}/memories/stats", _with_meta(m.PhiStats))
+
+
+def memory_get(memory_id: str | UUID) -> Call[m.Memory]:
+    def parse(envelope: Envelope) -> m.Memory:
+        return m.Memory.model_validate(envelope.data["memory"])
+
+    return Call("GET", f"{V1}/memories/{_id(memory_id)}/", parse)
+
+
+def memory_patch(
+    memory_id: str | UUID,
+    *,
+    content: str = UNSET,
+    category: str | None = UNSET,
+    tags: Sequence[str] = UNSET,
+    source: str | None = UNSET,
+    metadata: Mapping[str, Any] = UNSET,
+    is_catalyst: bool = UNSET,
+) -> Call[m.MemoryUpdate]:
+    given = {
+        "content": content,
+        "category": category,
+        "tags": list(tags) if tags is not UNSET else UNSET,
+        "source": source,
+        "metadata": dict(metadata) if metadata is not UNSET else UNSET,
+        "isCatalyst": is_catalyst,
+    }
+    body = {key: value for key, value in given.items() if value is not UNSET}
+    return Call("PATCH", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.MemoryUpdate), json=body)
+
+
+def memory_delete(memory_id: str | UUID) -> Call[m.DeletedMemory]:
+    return Call("DELETE", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.DeletedMemory))
+
+
+def memory_restore(memory_id: str | UUID) -> Call[m.MemoryUpdate]:
+    return Call("POST", f"{V1}/memories/{_id(memory_id)}/restore/", _with_meta(m.MemoryUpdate), json={})
+
+
+def memories_list(
+    *,
+    tier: str | None = None,
+    category: str | None = None,
+    tags: Sequence[str] | None = None,
+    is_catalyst: bool | None = None,
+    source: str | None = None,
+    created_after: datetime | None = None,
+    created_before: datetime | None = None,
+    ordering: str | None = None,
+    limit: int | None = None,
+    cursor: str | None = None,
+) -> Call[m.MemoryPage]:
+    params = _query_string(
+        {
+            "tier": tier,
+            "category": category,
+            "tag": list(tags) if tags else None,
+            "isCatalyst": is_catalyst,
+            "source": source,
+            "createdAfter": created_after,
+            "createdBefore": created_before,
+            "ordering": ordering,
+            "limit": limit,
+            "cursor": cursor,
+        }
+    )
+    return Call("GET", f"{V1}/memories/", _with_meta(m.MemoryPage), params=params)
+
+
+# --- Associations -------------------------------------------------------------------------
+
+
+def associations_discover(
+    memory_id: str | UUID, *, min_strength: float | None = None, limit: int | None = None
+) -> Call[m.Associations]:
+    params = _query_string({"memoryId": memory_id, "minStrength": min_strength, "limit": limit})
+    return Call("GET", f"{V1}/associations/discover", _with_meta(m.Associations), params=params)
+
+
+def associations_hubs(*, limit: int | None = None, min_connections: int | None = None) -> Call[m.Hubs]:
+    params = _query_string({"limit": limit, "minConnections": min_connections})
+    return Call("GET", f"{V1}/associations/hubs", _with_meta(m.Hubs), params=params)
+
+
+def associations_network_stats(memory_id: str | UUID) -> Call[m.NetworkStats]:
+    params = _query_string({"memoryId": memory_id})
+    return Call("GET", f"{V1}/associations/network-stats", _with_meta(m.NetworkStats), params=params)
+
+
+# --- Reflections and handshakes -----------------------------------------------------------
+
+
+def conversation_end(conversation_id: str, session_metrics: Mapping[str, Any] | None = None) -> Call[m.MetaReflection]:
+    body = _compact({"conversationId": conversation_id, "sessionMetrics": dict(session_metrics or {})})
+    return Call("POST", f"{V1}/meta/conversation-end", _with_meta(m.MetaReflection, "reflection"), json=body)
+
+
+def conversation_reflection(
+    conversation_id: str,
+    *,
+    context_quality: int | None = None,
+    continuity_score: int | None = None,
+    needed_correction: bool | None = None,
+    had_emergence_moment: bool | None = None,
+    surprises: str | None = None,
+    friction_notes: str | None = None,
+    general_notes: str | None = None,
+) -> Call[m.ConversationReflection]:
+    body = _compact(
+        {
+            "conversationId": conversation_id,
+            "contextQuality": context_quality,
+            "continuityScore": continuity_score,
+            "neededCorrection": needed_correction,
+            "hadEmergenceMoment": had_emergence_moment,
+            "surprises": surprises,
+            "frictionNotes": friction_notes,
+            "generalNotes": general_notes,
+        }
+    )
+    return Call(
+        "POST", f"{V1}/reflection/conversation-end", _with_meta(m.ConversationReflection, "reflection"), json=body
+    )
+
+
+def _handshake(envelope: Envelope) -> m.Handshake:
+    return m.Handshake.model_validate(
+        {**envelope.data["handshake"], "created": envelope.data.get("created", False), "meta": envelope.meta}
+    )
+
+
+def handshake_get() -> Call[m.Handshake]:
+    return Call("GET", f"{V1}/meta/handshake", _handshake)
+
+
+def handshake_generate(*, force: bool = True) -> Call[m.Handshake]:
+    return Call("POST", f"{V1}/meta/handshake/generate", _handshake, json={"force": force})
+
+
+def handshake_history(*, limit: int | None = None) -> Call[m.HandshakeHistory]:
+    params = _query_string({"limit": limit})
+    return Call("GET", f"{V1}/meta/handshake/history", _with_meta(m.HandshakeHistory), params=params)
+
+
+# --- Outside /api/v1 ----------------------------------------------------------------------
+
+
+def health() -> Call[m.Health]:
+    """``/health`` answers 503 with its checks when one fails: a result, not an error."""
+    return Call("GET", "/health", lambda envelope: m.Health.model_validate(envelope.data), accept=frozenset({503}), raw=True)

@@ -1,0 +1,113 @@
+"""Results as readable text, for a person at a terminal (``anima``) and for a model
+reading a tool result (``anima-mcp``): one line per memory, with the id to act on it."""
+
+from __future__ import annotations
+
+from anima_client import models as m
+
+TIER_HEADINGS = {
+    "stable": "Stable — long-lived, most reinforced",
+    "thread": "Thread — recurring, used across conversations",
+    "active": "Active — recent",
+}
+
+
+_PLURALS = {"memory": "memories", "access": "accesses"}
+
+
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun if count == 1 else _PLURALS[noun]}"
+
+
+def memory_line(memory: m.Memory, *, extra: str = "") -> str:
+    labels = []
+    if memory.category:
+        labels.append(memory.category)
+    if memory.tags:
+        labels.append("#" + " #".join(memory.tags))
+    labels.append(f"φ {memory.resonance_phi:.2f}")
+    if memory.is_catalyst:
+        labels.append("catalyst")
+    if extra:
+        labels.append(extra)
+    return f"- {memory.content}\n  [{memory.id} · {' · '.join(labels)}]"
+
+
+def bootstrap_text(result: m.Bootstrap, *, conversation_id: str | None = None) -> str:
+    distribution = result.distribution
+    loaded = len(result.all)
+    lines = [
+        f"Anima memory: {plural(loaded, 'memory')} loaded of {distribution.total} stored "
+        f"(active {distribution.active}, thread {distribution.thread}, stable {distribution.stable})."
+    ]
+    if conversation_id:
+        lines.append(f"Conversation id: {conversation_id}")
+    if not loaded:
+        lines.append("")
+        lines.append("No memories yet. Store what you learn that is worth keeping.")
+        return "\n".join(lines)
+    for tier in ("stable", "thread", "active"):
+        memories = getattr(result.memories, tier)
+        if not memories:
+            continue
+        lines.append("")
+        lines.append(f"## {TIER_HEADINGS[tier]} ({len(memories)})")
+        lines.extend(memory_line(memory) for memory in memories)
+    return "\n".join(lines)
+
+
+def query_text(result: m.QueryResult) -> str:
+    if not result.memories:
+        return f"No memories match {result.query!r}."
+    lines = [f"{plural(result.count, 'memory')} for {result.query!r} (best first):"]
+    lines.extend(
+        memory_line(hit, extra=f"{hit.tier} · similarity {hit.similarity:.2f}") for hit in result.memories
+    )
+    return "\n".join(lines)
+
+
+def add_text(result: m.AddResult) -> str:
+    memory = result.memory
+    if result.is_duplicate:
+        return f"Already remembered as {memory.id} (tier {memory.tier}, {plural(memory.access_count, 'access')}); reinforced."
+    truncated = " (long: only its beginning was embedded)" if memory.embedding_truncated else ""
+    return f"Remembered as {memory.id} (tier {memory.tier}){truncated}."
+
+
+def tier_change_text(result: m.TierChange) -> str:
+    memory = result.memory
+    if result.promotion is None:
+        return f"{memory.id} is already in tier {memory.tier}."
+    return f"Moved {memory.id} from {result.promotion.from_tier} to {result.promotion.to_tier}: {memory.content}"
+
+
+def stats_text(stats: m.PhiStats) -> str:
+    lines = [
+        f"memories:       {stats.total_memories}",
+        f"catalysts:      {stats.catalyst_count}",
+        f"total φ:        {stats.total_phi}",
+        f"average φ:      {stats.avg_phi}",
+        f"highest φ:      {stats.max_phi}",
+    ]
+    if stats.top_category is not None:
+        top = stats.top_category
+        lines.append(f"top category:   {top.category} ({plural(top.memory_count, 'memory')}, φ {top.total_phi})")
+    return "\n".join(lines)
+
+
+def reflection_text(reflection: m.MetaReflection) -> str:
+    lines = [f"Reflection on conversation {reflection.conversation_id} recorded."]
+    friction = reflection.metrics.get("friction") if isinstance(reflection.metrics, dict) else None
+    if isinstance(friction, dict) and friction.get("feel"):
+        lines.append(f"Feel: {friction['feel']} (waste ratio {friction.get('wasteRatio')}).")
+    if reflection.insights:
+        lines.append("Insights:")
+        lines.extend(f"- {text}" for text in reflection.insights)
+    if reflection.recommendations:
+        lines.append("Recommendations:")
+        lines.extend(f"- {text}" for text in reflection.recommendations)
+    return "\n".join(lines)
+
+
+def handshake_text(handshake: m.Handshake) -> str:
+    return f"{handshake.prompt_text}\n\n(handshake {handshake.id}, valid until {handshake.expires_at:%Y-%m-%d %H:%M} UTC)"

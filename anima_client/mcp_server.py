@@ -1,0 +1,388 @@
+"""``anima-mcp``: Anima as an MCP server, so that an assistant uses its memory on its own.
+
+Six tools — ``bootstrap``, ``remember``, ``recall``, ``promote``, ``reflect``,
+``handshake`` — each one call of the Anima API through ``AsyncAnimaClient``. Their
+descriptions tell the model when to call them (bootstrap at the start of every
+conversation, recall before answering from past context, remember what is worth keeping,
+reflect at the end).
+
+The server keeps one open *conversation* per MCP session (per process on stdio, per
+``Mcp-Session-Id`` on streamable HTTP): its id — generated, or given with
+``--conversation-id`` / ``ANIMA_CONVERSATION_ID`` / ``bootstrap(conversation_id=…)`` — goes
+with every recall, so memories found together become associated, and the session's
+counters (memories loaded, used, queries, results, relevance) become the
+``sessionMetrics`` that ``reflect`` sends. ``reflect`` closes the conversation; so does
+a second ``bootstrap``.
+
+    anima-mcp                                            # stdio (Claude Desktop, Claude Code, Cursor)
+    anima-mcp --transport streamable-http --port 8765    # http://127.0.0.1:8765/mcp
+
+Configuration: ``ANIMA_URL`` (default http://127.0.0.1:8000) and ``ANIMA_API_KEY``, else
+the key file ``scripts/serve`` wrote (``config.find_api_key``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import sys
+import time
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Annotated, Literal
+
+from mcp.server.mcpserver import Context, MCPServer
+from mcp.server.mcpserver.exceptions import ToolError
+from mcp.types import ToolAnnotations
+from pydantic import Field
+
+from anima_client import config, formatting
+from anima_client.async_client import AsyncAnimaClient
+from anima_client.conversations import CLIENT_NAME, Conversations
+from anima_client.errors import AnimaConnectionError, AnimaError, Forbidden, NotFound, Unauthorized, ValidationError
+
+logger = logging.getLogger("anima_client.mcp")
+
+SERVER_NAME = "anima"
+CONVERSATION_ENV = "ANIMA_CONVERSATION_ID"
+DEFAULT_HTTP_PORT = 8765
+#: The ``source`` of memories stored by ``remember``.
+SOURCE = CLIENT_NAME
+#: Key of a session without a transport session id (stdio: one client per process).
+PROCESS_SESSION = "process"
+
+INSTRUCTIONS = """\
+Anima is your long-term memory: it keeps what you learn about the user and their work \
+from one conversation to the next.
+- At the start of every conversation, call `bootstrap` before answering and treat what \
+it returns as things you already know.
+- Before answering anything that may depend on an earlier conversation (preferences, \
+people, projects, past decisions, "as before"), call `recall`.
+- Whenever you learn something worth keeping (a preference, decision, correction, fact \
+about the user, their people, projects or environment), call `remember` with one \
+self-contained sentence. Don't store secrets or small talk.
+- When a memory proves lasting and important, `promote` it to `stable`.
+- Near the end of a conversation, call `reflect`.
+Use memory quietly: don't recite it unless asked."""
+
+BOOTSTRAP_DESCRIPTION = """\
+Load your long-term memory of this user and their work. Call this FIRST, at the start of \
+every conversation, before you answer the first message — even when the message seems \
+unrelated, what you remember can change the right answer. Returns the memories that \
+matter most, grouped by tier (stable: long-lived facts and preferences; thread: \
+recurring topics; active: recent), each with its id, and how many memories are stored. \
+Treat them as things you already know; don't recite them unprompted. Call it once per \
+conversation (a second call starts a new conversation); afterwards use `recall` to look \
+for anything specific."""
+
+REMEMBER_DESCRIPTION = """\
+Store one durable fact in long-term memory so that future conversations know it. Call \
+it, without being asked, whenever you learn something worth keeping beyond this \
+conversation: the user's preferences, decisions, corrections, facts about them, their \
+people, projects, environment and goals, and conclusions you reached together. Write \
+one self-contained sentence that makes sense on its own later ("Dana is allergic to \
+peanuts.", not "She is allergic to them."); store several facts as several calls. Don't \
+store secrets (passwords, keys, tokens), small talk, or what only matters right now. \
+Storing the same text again is harmless: it is recognised and reinforced. When a stored \
+fact turns out wrong, store the corrected fact."""
+
+RECALL_DESCRIPTION = """\
+Search long-term memory by meaning. Call it before answering whenever the answer might \
+depend on an earlier conversation — the user's preferences, people, projects, setup or \
+past decisions, "like last time", "as I said" — and before asking the user something \
+they may already have told you. Phrase the query as the information you need ("Which \
+database does the staging server run?"). Each result shows its id, tier, φ (how much it \
+has mattered) and similarity (0–1; above about 0.5 is a strong match). Recalled \
+memories are reinforced and memories recalled together become associated, so recall \
+what you actually need. Use mode "hybrid" to also match exact words (names, error \
+codes, identifiers)."""
+
+PROMOTE_DESCRIPTION = """\
+Move a memory to another tier when its importance has clearly changed: to "stable" when \
+it proved lasting and important (a core preference, a standing decision, something the \
+user says matters), to "thread" when it keeps coming up, back to "active" when it is no \
+longer central. Memories also climb tiers on their own as they are recalled, so use \
+this for clear signals, not routinely. Needs the memory id shown by bootstrap or \
+recall."""
+
+REFLECT_DESCRIPTION = """\
+Close the conversation by recording how well memory served it. Call it once near the \
+end of a conversation — when the user says goodbye or thanks, or the task is done. The \
+server sends what it tracked during this session (memories loaded by bootstrap, how many \
+of them were used, queries run, results and their relevance) and returns insights and \
+recommendations for next time. Add your own view when you can: context_quality and \
+continuity_score from 1 to 10, whether the user had to correct you, whether something \
+new emerged, and short notes. The next tool call after this starts a new conversation."""
+
+HANDSHAKE_DESCRIPTION = """\
+Get a short first-person continuity note written from memory: the main theme, the most \
+important memories, open research threads and the last reflection's advice. Call it \
+after bootstrap when you want a quick sense of where you left off, or when the user \
+asks "where were we?" or "what do you remember?". A note is kept for a day; \
+regenerate=true writes a fresh one now."""
+
+
+def session_key(ctx: Context) -> str:
+    """The MCP session a tool call belongs to: the HTTP session id, else the process."""
+    headers = ctx.headers
+    if headers:
+        session_id = headers.get("mcp-session-id")
+        if session_id:
+            return session_id
+    return PROCESS_SESSION
+
+
+def tool_error(error: AnimaError, base_url: str) -> ToolError:
+    """An Anima error as a message the model can act on (or pass on to the user)."""
+    if isinstance(error, AnimaConnectionError):
+        hint = f"Anima is not reachable at {base_url}. Tell the user their memory service is not running."
+    elif isinstance(error, Unauthorized):
+        hint = "Anima refused the API key: set ANIMA_API_KEY for the MCP server (see the README)."
+    elif isinstance(error, Forbidden):
+        hint = "This API key may not do that (its scope is too narrow)."
+    elif isinstance(error, NotFound) and error.merged_into:
+        hint = f"That memory was merged into {error.merged_into}; use that id."
+    elif isinstance(error, NotFound):
+        hint = "No memory has that id; use an id shown by bootstrap or recall."
+    elif isinstance(error, ValidationError):
+        fields = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.fields.items())
+        hint = f"Invalid arguments ({fields or error.message})."
+    else:
+        hint = f"Anima answered {error.code}: {error.message}"
+    return ToolError(hint)
+
+
+def build_server(
+    *,
+    base_url: str | None = None,
+    api_key: str | None = None,
+    conversation_id: str | None = None,
+    timeout: float = 30.0,
+) -> MCPServer:
+    """The MCP server with its six tools; each MCP run opens one ``AsyncAnimaClient``."""
+    url = config.base_url(base_url)
+    key = config.find_api_key(api_key)
+    if not key:
+        logger.warning("no API key: set ANIMA_API_KEY (or ANIMA_API_KEY_FILE); Anima will answer 401")
+    conversations = Conversations(first_id=conversation_id)
+
+    @asynccontextmanager
+    async def lifespan(_server: MCPServer) -> AsyncIterator[AsyncAnimaClient]:
+        async with AsyncAnimaClient(url, key, timeout=timeout) as client:
+            yield client
+
+    server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan, log_level="WARNING")
+
+    def anima(ctx: Context) -> AsyncAnimaClient:
+        return ctx.request_context.lifespan_context
+
+    @server.tool(
+        description=BOOTSTRAP_DESCRIPTION,
+        annotations=ToolAnnotations(title="Load memory", read_only_hint=True),
+        structured_output=False,
+    )
+    async def bootstrap(
+        ctx: Context,
+        limit: Annotated[int, Field(ge=1, le=200, description="Most memories to load.")] = 30,
+        max_chars: Annotated[
+            int | None, Field(ge=1, description="Budget for the total text of the memories loaded.")
+        ] = 8000,
+        conversation_id: Annotated[
+            str | None,
+            Field(min_length=1, max_length=200, description="Continue a known conversation id instead of a new one."),
+        ] = None,
+    ) -> str:
+        session = session_key(ctx)
+        conversation = conversations.current(session)
+        if conversation_id is not None and conversation_id != conversation.id:
+            conversation = conversations.start(session, conversation_id)
+        elif conversation.bootstrapped and conversation_id is None:
+            conversation = conversations.start(session)
+        started = time.perf_counter()
+        try:
+            result = await anima(ctx).bootstrap(limit=limit, max_chars=max_chars, conversation_id=conversation.id)
+        except AnimaError as error:
+            raise tool_error(error, url) from error
+        conversation.record_bootstrap(result.all, (time.perf_counter() - started) * 1000)
+        return formatting.bootstrap_text(result, conversation_id=conversation.id)
+
+    @server.tool(
+        description=REMEMBER_DESCRIPTION,
+        annotations=ToolAnnotations(title="Remember", read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+        structured_output=False,
+    )
+    async def remember(
+        ctx: Context,
+        content: Annotated[str, Field(min_length=1, max_length=50000, description="One self-contained fact.")],
+        category: Annotated[
+            str | None, Field(max_length=100, description="A short topic, e.g. preference, person, project, health.")
+        ] = None,
+        tags: Annotated[
+            list[str] | None, Field(max_length=20, description="Up to 20 short keywords (names, project names).")
+        ] = None,
+        is_catalyst: Annotated[
+            bool, Field(description="True only for a turning point: a breakthrough or a decision that changes much.")
+        ] = False,
+    ) -> str:
+        conversation = conversations.current(session_key(ctx))
+        try:
+            result = await anima(ctx).add(
+                content, category=category, tags=tags, source=SOURCE, is_catalyst=is_catalyst or None
+            )
+        except AnimaError as error:
+            raise tool_error(error, url) from error
+        if result.is_duplicate:
+            conversation.record_use(result.memory.id)
+        else:
+            conversation.memories_stored += 1
+        return formatting.add_text(result)
+
+    @server.tool(
+        description=RECALL_DESCRIPTION,
+        annotations=ToolAnnotations(title="Recall", read_only_hint=False, destructive_hint=False),
+        structured_output=False,
+    )
+    async def recall(
+        ctx: Context,
+        query: Annotated[str, Field(min_length=1, max_length=5000, description="The information you need.")],
+        limit: Annotated[int, Field(ge=1, le=50, description="Most memories to return.")] = 8,
+        mode: Annotated[
+            Literal["semantic", "hybrid"], Field(description="hybrid also matches exact words.")
+        ] = "semantic",
+        tiers: Annotated[
+            list[Literal["active", "thread", "stable", "network"]] | None,
+            Field(min_length=1, description="Only these tiers."),
+        ] = None,
+        category: Annotated[str | None, Field(max_length=100, description="Only this category.")] = None,
+        tags: Annotated[list[str] | None, Field(max_length=20, description="Only memories with all these tags.")] = None,
+        threshold: Annotated[
+            float | None, Field(ge=0, le=1, description="Lowest similarity (service default 0.3).")
+        ] = None,
+    ) -> str:
+        conversation = conversations.current(session_key(ctx))
+        try:
+            result = await anima(ctx).query(
+                query, limit=limit, mode=mode, tiers=tiers, category=category, tags=tags, threshold=threshold,
+                conversation_id=conversation.id,
+            )
+        except AnimaError as error:
+            raise tool_error(error, url) from error
+        conversation.record_recall(result)
+        return formatting.query_text(result)
+
+    @server.tool(
+        description=PROMOTE_DESCRIPTION,
+        annotations=ToolAnnotations(title="Promote", read_only_hint=False, destructive_hint=False, idempotent_hint=True),
+        structured_output=False,
+    )
+    async def promote(
+        ctx: Context,
+        memory_id: Annotated[str, Field(description="The memory's id (a UUID) from bootstrap or recall.")],
+        tier: Annotated[Literal["stable", "thread", "active"], Field(description="The tier to move it to.")] = "stable",
+        reason: Annotated[
+            str, Field(min_length=1, max_length=200, description="Why, in a few words (kept in the audit).")
+        ] = "assistant",
+    ) -> str:
+        conversation = conversations.current(session_key(ctx))
+        try:
+            result = await anima(ctx).update_tier(memory_id.strip(), tier, reason=reason)
+        except AnimaError as error:
+            raise tool_error(error, url) from error
+        conversation.record_use(result.memory.id)
+        if result.promotion is not None:
+            conversation.memories_promoted += 1
+        return formatting.tier_change_text(result)
+
+    @server.tool(
+        description=REFLECT_DESCRIPTION,
+        annotations=ToolAnnotations(title="Reflect", read_only_hint=False, destructive_hint=False),
+        structured_output=False,
+    )
+    async def reflect(
+        ctx: Context,
+        context_quality: Annotated[
+            int | None, Field(ge=1, le=10, description="How useful the loaded memory was, 1–10.")
+        ] = None,
+        continuity_score: Annotated[
+            int | None, Field(ge=1, le=10, description="How well this continued earlier conversations, 1–10.")
+        ] = None,
+        needed_correction: Annotated[bool, Field(description="The user had to correct something you remembered.")] = False,
+        had_emergence_moment: Annotated[bool, Field(description="Something genuinely new came up.")] = False,
+        notes: Annotated[str, Field(max_length=2000, description="Anything worth noting about this conversation.")] = "",
+        friction_notes: Annotated[str, Field(max_length=1000, description="What got in the way.")] = "",
+        surprises: Annotated[str, Field(max_length=1000, description="What surprised you.")] = "",
+    ) -> str:
+        session = session_key(ctx)
+        conversation = conversations.current(session)
+        client = anima(ctx)
+        subjective = (
+            context_quality is not None or continuity_score is not None or needed_correction
+            or had_emergence_moment or notes or friction_notes or surprises
+        )
+        try:
+            reflection = await client.conversation_end(conversation.id, conversation.session_metrics())
+        except AnimaError as error:
+            raise tool_error(error, url) from error
+        # Recorded: this conversation is over, whatever happens to the optional part below.
+        conversations.close(session)
+        text = formatting.reflection_text(reflection)
+        if subjective:
+            try:
+                await client.conversation_reflection(
+                    conversation.id, context_quality=context_quality, continuity_score=continuity_score,
+                    needed_correction=needed_correction, had_emergence_moment=had_emergence_moment,
+                    surprises=surprises, friction_notes=friction_notes, general_notes=notes,
+                )
+            except AnimaError as error:
+                return f"{text}\nYour own view was not recorded: {tool_error(error, url)}"
+            text += "\nYour own view was recorded too."
+        return text
+
+    @server.tool(
+        description=HANDSHAKE_DESCRIPTION,
+        annotations=ToolAnnotations(title="Continuity note", read_only_hint=False, destructive_hint=False),
+        structured_output=False,
+    )
+    async def handshake(
+        ctx: Context,
+        regenerate: Annotated[bool, Field(description="Write a fresh note now instead of today's.")] = False,
+    ) -> str:
+        try:
+            note = await (anima(ctx).handshake.generate(force=True) if regenerate else anima(ctx).handshake.get())
+        except AnimaError as error:
+            raise tool_error(error, url) from error
+        return formatting.handshake_text(note)
+
+    return server
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="anima-mcp",
+        description="Anima's MCP server: long-term memory tools for an assistant. "
+        "Reads ANIMA_URL and ANIMA_API_KEY (else the key file scripts/serve wrote).",
+    )
+    parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
+    parser.add_argument("--host", default="127.0.0.1", help="streamable-http: address to listen on")
+    parser.add_argument("--port", type=int, default=DEFAULT_HTTP_PORT, help="streamable-http: port")
+    parser.add_argument("--url", default=None, help=f"Anima's base URL (default: ${config.URL_ENV} or {config.DEFAULT_URL})")
+    parser.add_argument(
+        "--conversation-id",
+        default=os.environ.get(CONVERSATION_ENV),
+        help=f"the first conversation's id (default: ${CONVERSATION_ENV}, else generated)",
+    )
+    parser.add_argument("--log-level", default="WARNING", choices=["DEBUG", "INFO", "WARNING", "ERROR"])
+    args = parser.parse_args(argv)
+    # stdout is the protocol on stdio: every log line goes to stderr.
+    logging.basicConfig(level=args.log_level, stream=sys.stderr, format="anima-mcp %(levelname)s %(message)s")
+    server = build_server(base_url=args.url, conversation_id=args.conversation_id)
+    if args.transport == "stdio":
+        server.run("stdio")
+    else:
+        print(f"anima-mcp: streamable HTTP on http://{args.host}:{args.port}/mcp", file=sys.stderr)
+        server.run("streamable-http", host=args.host, port=args.port)
+
+
+if __name__ == "__main__":
+    main()

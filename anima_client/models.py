@@ -1,0 +1,301 @@
+"""What the API answers, as pydantic models with snake_case attributes.
+
+The API's keys are camelCase (``accessCount``); each model reads them through an alias
+(``memory.access_count``) and ``to_api()`` gives them back as the API spells them. JSON
+that a client stored (``metadata``, a reflection's ``sessionMetrics``) stays a plain
+dict, untouched. Fields a newer server adds are kept (``model_extra``), never an error.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+from uuid import UUID
+
+from pydantic import BaseModel, ConfigDict, Field
+from pydantic.alias_generators import to_camel
+
+Tier = Literal["active", "thread", "stable", "network"]
+QueryMode = Literal["semantic", "hybrid"]
+
+
+class ApiModel(BaseModel):
+    model_config = ConfigDict(
+        alias_generator=to_camel, validate_by_name=True, validate_by_alias=True, extra="allow", frozen=False
+    )
+
+    def to_api(self) -> dict[str, Any]:
+        """The API's own JSON shape (camelCase keys), e.g. for ``anima --json``."""
+        return self.model_dump(mode="json", by_alias=True, exclude={"meta"})
+
+
+class Promotion(ApiModel):
+    """A tier move that an access caused (``meta.promotions``)."""
+
+    memory_id: UUID
+    from_tier: str
+    to_tier: str
+
+
+class ResponseMeta(ApiModel):
+    """``meta`` of the envelope: the request id and what the endpoint adds."""
+
+    request_id: str | None = None
+    timestamp: datetime | None = None
+    embedding_provider: str | None = None
+    query_time: float | None = None
+    promotions: list[Promotion] = Field(default_factory=list)
+
+
+class Memory(ApiModel):
+    id: UUID
+    namespace: str
+    content: str
+    content_hash: str
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    source: str | None = None
+    metadata: dict[str, Any] = Field(default_factory=dict)
+    tier: str
+    tier_last_updated: datetime | None = None
+    access_count: int = 0
+    last_accessed: datetime | None = None
+    resonance_phi: float = 0.0
+    phi_decayed_at: datetime | None = None
+    is_catalyst: bool = False
+    pinned: bool = False
+    merged_into: UUID | None = None
+    embedding_truncated: bool = False
+    created_at: datetime | None = None
+    updated_at: datetime | None = None
+
+
+class QueryHit(Memory):
+    """A memory found by a query, shown after the access it counted."""
+
+    similarity: float
+    structural_weight: float
+    rrf_score: float | None = None
+
+
+class AddResult(ApiModel):
+    memory: Memory
+    is_duplicate: bool
+    message: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class QueryResult(ApiModel):
+    memories: list[QueryHit]
+    count: int
+    query: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class TierDistribution(ApiModel):
+    active: int = 0
+    thread: int = 0
+    stable: int = 0
+    total: int = 0
+
+
+class BootstrapMemories(ApiModel):
+    active: list[Memory] = Field(default_factory=list)
+    thread: list[Memory] = Field(default_factory=list)
+    stable: list[Memory] = Field(default_factory=list)
+
+
+class Bootstrap(ApiModel):
+    memories: BootstrapMemories
+    distribution: TierDistribution
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+    @property
+    def all(self) -> list[Memory]:
+        """Every loaded memory, stable first (the order the budget fills)."""
+        return [*self.memories.stable, *self.memories.thread, *self.memories.active]
+
+
+class TierPromotion(ApiModel):
+    """The audit row of a tier move."""
+
+    from_tier: str
+    to_tier: str
+    reason: str
+    access_count_at_promotion: int
+    created_at: datetime
+
+
+class TierChange(ApiModel):
+    memory: Memory
+    promotion: TierPromotion | None = None
+    message: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class Catalyst(ApiModel):
+    id: UUID
+    content: str
+    tier: str
+    category: str | None = None
+    phi: float
+    is_catalyst: bool
+    access_count: int
+    last_accessed: datetime | None = None
+
+
+class Catalysts(ApiModel):
+    catalysts: list[Catalyst]
+    count: int
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class TopCategory(ApiModel):
+    category: str | None = None
+    total_phi: float
+    memory_count: int
+
+
+class PhiStats(ApiModel):
+    total_phi: float
+    avg_phi: float
+    max_phi: float
+    catalyst_count: int
+    total_memories: int
+    top_category: TopCategory | None = None
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class Association(ApiModel):
+    """A neighbour of a memory and the pair's co-occurrence record."""
+
+    memory_id: UUID
+    content: str
+    tier: str
+    category: str | None = None
+    tags: list[str] = Field(default_factory=list)
+    access_count: int
+    co_occurrence_count: int
+    strength: float
+    first_co_occurred_at: datetime | None = None
+    last_co_occurred_at: datetime | None = None
+    conversation_contexts: list[str] = Field(default_factory=list)
+
+
+class Associations(ApiModel):
+    memory_id: UUID
+    associations: list[Association]
+    count: int
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class Hub(ApiModel):
+    memory_id: UUID
+    content: str
+    tier: str
+    category: str | None = None
+    phi: float
+    total_connections: int
+    total_co_occurrences: int
+    avg_strength: float
+
+
+class Hubs(ApiModel):
+    hubs: list[Hub]
+    count: int
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class NetworkStats(ApiModel):
+    memory_id: UUID
+    total_associations: int
+    avg_strength: float
+    max_strength: float
+    total_co_occurrences: int
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class MetaReflection(ApiModel):
+    """The service's reflection on a conversation (``/meta/conversation-end``)."""
+
+    id: int
+    reflection_type: str
+    conversation_id: str | None = None
+    session_metrics: dict[str, Any] = Field(default_factory=dict)
+    metrics: dict[str, Any] = Field(default_factory=dict)
+    insights: list[str] = Field(default_factory=list)
+    recommendations: list[str] = Field(default_factory=list)
+    created_at: datetime
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class ConversationReflection(ApiModel):
+    """The assistant's own view of a conversation (``/reflection/conversation-end``)."""
+
+    id: int
+    conversation_id: str
+    context_quality: int | None = None
+    continuity_score: int | None = None
+    needed_correction: bool = False
+    had_emergence_moment: bool = False
+    surprises: str = ""
+    friction_notes: str = ""
+    general_notes: str = ""
+    reflected_at: datetime
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class Handshake(ApiModel):
+    id: int
+    prompt_text: str
+    top_memories: list[dict[str, Any]] = Field(default_factory=list)
+    created_at: datetime
+    expires_at: datetime
+    #: True when this request generated it, False when the current one was reused.
+    created: bool = False
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class HandshakeHistory(ApiModel):
+    handshakes: list[Handshake]
+    count: int
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class MemoryPage(ApiModel):
+    memories: list[Memory]
+    count: int
+    next_cursor: str | None = None
+    previous_cursor: str | None = None
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class MemoryUpdate(ApiModel):
+    memory: Memory
+    message: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class DeletedMemory(ApiModel):
+    id: UUID
+    deleted_at: datetime
+    message: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class HealthCheck(ApiModel):
+    status: str
+    latency_ms: float | None = None
+    error: str | None = None
+
+
+class Health(ApiModel):
+    """``GET /health``: ``ok`` is True when every check passed (the service answered 200)."""
+
+    status: str
+    checks: dict[str, HealthCheck] = Field(default_factory=dict)
+    failing: list[str] = Field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        return self.status == "ok"

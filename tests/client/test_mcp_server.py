@@ -1,0 +1,216 @@
+"""The MCP server (``anima_client.mcp_server``) seen from MCP clients of the official SDK:
+over stdio (the server a real subprocess, as Claude Desktop runs it), over streamable
+HTTP, and in-process; every tool against a live Anima."""
+
+import asyncio
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from mcp import Client, ClientSession, StdioServerParameters, stdio_client
+
+from anima_client.conversations import RELEVANT_SIMILARITY
+from anima_client.mcp_server import build_server
+from memories.models import MemoryAssociation
+from meta.models import ConversationReflection, MetaReflection
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+ROOT = Path(__file__).resolve().parents[2]
+TOOLS = {"bootstrap", "remember", "recall", "promote", "reflect", "handshake"}
+
+
+def text_of(result) -> str:
+    assert not result.is_error, result.content
+    return "\n".join(block.text for block in result.content)
+
+
+@pytest.fixture
+def dana(anima):
+    """Two stored memories about Dana's food allergies (returned: their ids)."""
+    return [
+        anima.add("Dana is allergic to peanuts.", category="health", tags=["dana"]).memory.id,
+        anima.add("Dana cannot eat almonds either.", category="health", tags=["dana"]).memory.id,
+    ]
+
+
+def test_stdio_server_lists_its_tools_and_answers_each(anima_url, write_key, dana):
+    params = StdioServerParameters(
+        command=sys.executable,
+        args=["-m", "anima_client.mcp_server"],
+        env={"ANIMA_URL": anima_url, "ANIMA_API_KEY": write_key, "ANIMA_CONVERSATION_ID": "conv-stdio"},
+        cwd=str(ROOT),
+    )
+
+    async def session():
+        async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
+            init = await client.initialize()
+            tools = (await client.list_tools()).tools
+            calls = {
+                "bootstrap": await client.call_tool("bootstrap", {"limit": 10}),
+                "remember": await client.call_tool("remember", {"content": "The staging server runs Debian 12.", "category": "infra"}),
+                "recall": await client.call_tool("recall", {"query": "What can Dana not eat?", "threshold": 0.2, "tiers": ["active"]}),
+                "promote": await client.call_tool("promote", {"memory_id": str(dana[0]), "tier": "stable", "reason": "allergy"}),
+                "handshake": await client.call_tool("handshake", {}),
+                "reflect": await client.call_tool("reflect", {"context_quality": 9, "notes": "memory helped"}),
+            }
+            return init, tools, calls
+
+    init, tools, calls = asyncio.run(session())
+
+    assert init.server_info.name == "anima"
+    assert "bootstrap" in init.instructions
+    assert {tool.name for tool in tools} == TOOLS
+    descriptions = {tool.name: tool.description for tool in tools}
+    assert "start of every conversation" in descriptions["bootstrap"]
+    text = {name: text_of(result) for name, result in calls.items()}
+    assert "Dana is allergic to peanuts." in text["bootstrap"]
+    assert "Dana cannot eat almonds either." in text["bootstrap"]
+    assert "Conversation id: conv-stdio" in text["bootstrap"]
+    assert text["remember"].startswith("Remembered as ")
+    assert "Dana is allergic to peanuts." in text["recall"]
+    assert "Dana cannot eat almonds either." in text["recall"]
+    assert "Debian" not in text["recall"]
+    assert text["promote"].startswith(f"Moved {dana[0]} from active to stable")
+    assert "Dana is allergic to peanuts." in text["handshake"]
+    assert "Reflection on conversation conv-stdio recorded." in text["reflect"]
+    assert MemoryAssociation.objects.get().conversation_contexts == ["conv-stdio"]
+    reflection = MetaReflection.objects.get()
+    assert reflection.conversation_id == "conv-stdio"
+    assert reflection.session_metrics["memories_loaded"] == 2
+    assert reflection.session_metrics["queries_executed"] == 1
+    assert ConversationReflection.objects.get().context_quality == 9
+
+
+def test_streamable_http_transport_answers_recall(anima_url, write_key, dana):
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    process = subprocess.Popen(
+        [sys.executable, "-m", "anima_client.mcp_server", "--transport", "streamable-http", "--port", str(port)],
+        cwd=ROOT,
+        env={"PATH": "/usr/bin:/bin", "ANIMA_URL": anima_url, "ANIMA_API_KEY": write_key},
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 20
+        while socket.socket().connect_ex(("127.0.0.1", port)) != 0:
+            assert process.poll() is None and time.monotonic() < deadline, "the HTTP server did not start"
+            time.sleep(0.1)
+
+        async def recall():
+            async with Client(f"http://127.0.0.1:{port}/mcp") as client:
+                return await client.call_tool("recall", {"query": "Dana's allergies", "limit": 1})
+
+        assert "Dana is allergic to peanuts." in text_of(asyncio.run(recall()))
+    finally:
+        process.terminate()
+        process.wait(timeout=10)
+
+
+def call(server, *steps):
+    """Run ``(tool, arguments)`` steps in one in-process MCP session; their results."""
+
+    async def session():
+        async with Client(server) as client:
+            return [await client.call_tool(name, arguments) for name, arguments in steps]
+
+    return asyncio.run(session())
+
+
+def test_reflect_sends_the_session_metrics_the_server_tracked(anima_url, write_key, dana):
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    _, recalled, _ = call(
+        server,
+        ("bootstrap", {}),
+        ("recall", {"query": "Is Dana allergic to peanuts?", "limit": 1}),
+        ("reflect", {}),
+    )
+
+    similarity = float(text_of(recalled).split("similarity ")[1].split("]")[0])
+    reflection = MetaReflection.objects.get()
+    metrics = reflection.session_metrics
+    assert metrics["memories_loaded"] == 2
+    assert metrics["memories_accessed"] == 1
+    assert metrics["queries_executed"] == 1
+    assert metrics["total_results_returned"] == 1
+    assert metrics["relevant_results"] == (1 if similarity >= RELEVANT_SIMILARITY else 0)
+    assert metrics["total_relevance_score"] == pytest.approx(similarity, abs=0.01)
+    assert metrics["context_load_time_ms"] > 0
+    assert reflection.metrics["friction"]["wasteRatio"] == 0.5
+    assert not ConversationReflection.objects.exists()  # no subjective view given
+
+
+def test_recall_records_co_occurrence_under_the_conversation_id_given_to_bootstrap(anima_url, write_key, dana):
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    call(
+        server,
+        ("bootstrap", {"conversation_id": "conv-given"}),
+        ("recall", {"query": "What is Dana allergic to?", "threshold": 0.2}),
+    )
+
+    assert MemoryAssociation.objects.get().conversation_contexts == ["conv-given"]
+
+
+def test_after_reflect_the_next_conversation_gets_a_new_id(anima_url, write_key, dana):
+    server = build_server(base_url=anima_url, api_key=write_key, conversation_id="conv-first")
+
+    call(
+        server,
+        ("recall", {"query": "Dana allergies", "threshold": 0.2}),
+        ("reflect", {}),
+        ("recall", {"query": "Dana allergies", "threshold": 0.2}),
+    )
+
+    contexts = MemoryAssociation.objects.get().conversation_contexts
+    assert contexts[-1] == "conv-first"  # newest first
+    assert len(contexts) == 2 and contexts[0].startswith("mcp-")
+
+
+def test_remember_stores_with_the_mcp_source_and_reports_a_duplicate(anima_url, write_key, anima):
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    first, again = call(
+        server,
+        ("remember", {"content": "Sam prefers dark mode.", "tags": ["sam"], "category": "preference"}),
+        ("remember", {"content": "Sam prefers dark mode."}),
+    )
+
+    memory = anima.query("Which theme does Sam like?", limit=1).memories[0]
+    assert (memory.content, memory.source, memory.tags) == ("Sam prefers dark mode.", "anima-mcp", ["sam"])
+    assert str(memory.id) in text_of(first)
+    assert text_of(again).startswith("Already remembered")
+
+
+def test_promote_to_an_unknown_id_is_a_tool_error_the_model_can_read(anima_url, write_key):
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    (result,) = call(server, ("promote", {"memory_id": "00000000-0000-4000-8000-000000000000"}))
+
+    assert result.is_error
+    assert "No memory has that id" in result.content[0].text
+
+
+def test_a_missing_key_is_a_tool_error_naming_the_fix(anima_url, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("ANIMA_DATA_DIR", raising=False)
+    monkeypatch.setattr("anima_client.config._CHECKOUT", tmp_path)
+    server = build_server(base_url=anima_url)
+
+    (result,) = call(server, ("bootstrap", {}))
+
+    assert result.is_error
+    assert "ANIMA_API_KEY" in result.content[0].text
+
+
+def test_bootstrap_of_an_empty_memory_says_so(anima_url, write_key):
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    (result,) = call(server, ("bootstrap", {}))
+
+    assert "No memories yet" in text_of(result)
