@@ -89,6 +89,12 @@ class Memory(models.Model):
             # The resource list's default order and its keyset cursor.
             models.Index(fields=["namespace", "-created_at", "-id"], condition=LIVE, name="memory_live_created"),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
+            # Query filters on metadata use JSON containment (metadata @> {...}).
+            GinIndex(fields=["metadata"], opclasses=["jsonb_path_ops"], name="memory_metadata_gin"),
+            # Pinned memories open every bootstrap: a tiny partial index finds them.
+            models.Index(
+                fields=["namespace", "-resonance_phi", "id"], condition=LIVE & Q(pinned=True), name="memory_pinned"
+            ),
             GinIndex(fields=["search_vector"], name="memory_search_gin"),
         ]
 

@@ -24,6 +24,7 @@ class QueryData(serializers.Serializer):
 
 
 class BootstrapBranches(serializers.Serializer):
+    pinned = MemoryOutput(many=True)
     active = MemoryOutput(many=True)
     thread = MemoryOutput(many=True)
     stable = MemoryOutput(many=True)

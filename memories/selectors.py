@@ -12,6 +12,7 @@ THREAD_SHARE = 0.7
 
 @dataclass(frozen=True)
 class Bootstrap:
+    pinned: list[Memory]
     active: list[Memory]
     thread: list[Memory]
     stable: list[Memory]
@@ -20,23 +21,30 @@ class Bootstrap:
 
 def _branch(namespace: str, tier: str, ordering: list[str], size: int):
     return (
-        Memory.objects.filter(LIVE, namespace=namespace, tier=tier)
+        Memory.objects.filter(LIVE, namespace=namespace, tier=tier, pinned=False)
         .annotate(embedding_truncated=F("embedding__truncated"))
         .defer("search_vector")
         .order_by(*ordering)[:size]
     )
 
 
-def bootstrap_queryset(*, namespace: str, active_size: int, thread_size: int, stable_size: int):
-    """One statement: three index-ordered ``LIMIT`` branches under ``UNION ALL``.
+def bootstrap_queryset(*, namespace: str, active_size: int, thread_size: int, stable_size: int, pinned_size: int = 0):
+    """One statement: index-ordered ``LIMIT`` branches under ``UNION ALL``.
 
     Its cost follows the sizes asked for, not the table: each branch walks its partial
-    index (``memory_tier_recent`` / ``memory_tier_phi``) and stops at its limit.
+    index (``memory_pinned`` / ``memory_tier_recent`` / ``memory_tier_phi``) and stops at
+    its limit. Pinned memories come in their own branch and are skipped by the others.
     """
+    pinned = (
+        Memory.objects.filter(LIVE, namespace=namespace, pinned=True)
+        .annotate(embedding_truncated=F("embedding__truncated"))
+        .defer("search_vector")
+        .order_by("-resonance_phi", "id")[:pinned_size]
+    )
     active = _branch(namespace, Tier.ACTIVE, ["-last_accessed", "id"], active_size)
     thread = _branch(namespace, Tier.THREAD, ["-resonance_phi", "-last_accessed", "id"], thread_size)
     stable = _branch(namespace, Tier.STABLE, ["-resonance_phi", "-last_accessed", "id"], stable_size)
-    return active.union(thread, stable, all=True)
+    return pinned.union(active, thread, stable, all=True)
 
 
 def tier_distribution(*, namespace: str) -> dict[str, int]:
@@ -59,7 +67,8 @@ def memories_bootstrap(
 ) -> Bootstrap:
     """The conversation-start context: at most ``limit`` memories.
 
-    Active takes up to ``min(activeLimit, limit)``, most recently accessed first. Thread
+    Pinned memories come first (highest φ first) and count toward ``limit`` and
+    ``max_chars``. Of what remains, active takes up to ``min(activeLimit, limit)``, most recently accessed first. Thread
     and stable share the rest: ``ceil(0.7 × rest)`` thread and the rest stable, highest
     φ first (ties: last accessed, id); a share one branch cannot fill goes to the other.
     ``rest`` counts the active memories actually returned. Each branch is read with
@@ -73,14 +82,19 @@ def memories_bootstrap(
     rows = list(
         bootstrap_queryset(
             namespace=namespace,
+            pinned_size=limit,
             active_size=active_cap,
             thread_size=limit if include_thread else 0,
             stable_size=limit if include_stable else 0,
         )
     )
-    by_tier: dict[str, list[Memory]] = {Tier.ACTIVE: [], Tier.THREAD: [], Tier.STABLE: []}
+    pinned = sorted((m for m in rows if m.pinned), key=lambda m: (-m.resonance_phi, str(m.id)))
+    by_tier: dict[str, list[Memory]] = {Tier.ACTIVE: [], Tier.THREAD: [], Tier.STABLE: [], Tier.NETWORK: []}
     for memory in rows:
-        by_tier[memory.tier].append(memory)
+        if not memory.pinned:
+            by_tier[memory.tier].append(memory)
+    limit -= len(pinned)
+    active_cap = min(active_cap, limit)
     # UNION ALL keeps no order across branches; restore each branch's own.
     by_tier[Tier.ACTIVE].sort(key=lambda m: (-m.last_accessed.timestamp(), str(m.id)))
     for tier in (Tier.THREAD, Tier.STABLE):
@@ -101,12 +115,12 @@ def memories_bootstrap(
     if max_chars is not None:
         budget = max_chars
         chosen: dict[str, list[Memory]] = {}
-        for tier, branch in ((Tier.STABLE, stable), (Tier.THREAD, thread), (Tier.ACTIVE, active)):
+        for tier, branch in (("pinned", pinned), (Tier.STABLE, stable), (Tier.THREAD, thread), (Tier.ACTIVE, active)):
             chosen[tier] = []
             for memory in branch:
                 if len(memory.content) <= budget:
                     chosen[tier].append(memory)
                     budget -= len(memory.content)
-        active, thread, stable = chosen[Tier.ACTIVE], chosen[Tier.THREAD], chosen[Tier.STABLE]
+        pinned, active, thread, stable = chosen["pinned"], chosen[Tier.ACTIVE], chosen[Tier.THREAD], chosen[Tier.STABLE]
 
-    return Bootstrap(active=active, thread=thread, stable=stable, distribution=tier_distribution(namespace=namespace))
+    return Bootstrap(pinned=pinned, active=active, thread=thread, stable=stable, distribution=tier_distribution(namespace=namespace))

@@ -108,6 +108,14 @@ class MemoryQueryInput(StrictSerializer):
     category = JsonCharField(max_length=100, required=False)
     tags = _tags_field()
     mode = serializers.ChoiceField(choices=[MODE_SEMANTIC, MODE_HYBRID], required=False, default=MODE_SEMANTIC)
+    metadata = MetadataField(required=False, help_text="JSON containment: memories whose metadata contains this object.")
+    source = JsonCharField(max_length=100, required=False)
+    createdAfter = serializers.DateTimeField(required=False)
+    createdBefore = serializers.DateTimeField(required=False)
+    lastAccessedAfter = serializers.DateTimeField(required=False)
+    recencyHalfLifeDays = JsonFloatField(
+        min_value=0.001, max_value=36500, required=False, help_text="Weight × 0.5 ** (days since last access / this)."
+    )
 
     def validate_query(self, value):
         if not value.strip():

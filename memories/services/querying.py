@@ -22,12 +22,14 @@ full-text match stays whatever its similarity.
 
 import time
 from dataclasses import dataclass, field
+from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
 from django.contrib.postgres.search import SearchQuery, SearchRank
 from django.db import connection, transaction
 from django.db.models import F, Q
+from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from memories.embeddings import embed_texts
@@ -54,15 +56,26 @@ class Candidate:
     similarity: float
     phi: float
     truncated: bool
+    last_accessed: datetime | None = None
     rrf: float | None = None
     weight: float = 0.0
 
 
 @dataclass(frozen=True)
 class QueryFilters:
+    """Filters applied inside the candidate search (never after it)."""
+
     tiers: list[str] | None = None
     category: str | None = None
     tags: list[str] | None = None
+    metadata: dict | None = None  # JSON containment: metadata @> this
+    source: str | None = None
+    created_after: datetime | None = None
+    created_before: datetime | None = None
+    last_accessed_after: datetime | None = None
+
+    def narrows(self) -> bool:
+        return any(value not in (None, [], {}) for value in self.__dict__.values())
 
     def memory_q(self, prefix: str = "") -> Q:
         q = Q(**{f"{prefix}deleted_at__isnull": True})
@@ -72,6 +85,16 @@ class QueryFilters:
             q &= Q(**{f"{prefix}category": self.category})
         if self.tags:
             q &= Q(**{f"{prefix}tags__contains": self.tags})
+        if self.metadata:
+            q &= Q(**{f"{prefix}metadata__contains": self.metadata})
+        if self.source is not None:
+            q &= Q(**{f"{prefix}source": self.source})
+        if self.created_after is not None:
+            q &= Q(**{f"{prefix}created_at__gte": self.created_after})
+        if self.created_before is not None:
+            q &= Q(**{f"{prefix}created_at__lt": self.created_before})
+        if self.last_accessed_after is not None:
+            q &= Q(**{f"{prefix}last_accessed__gte": self.last_accessed_after})
         return q
 
 
@@ -85,6 +108,21 @@ class QueryResult:
 
 def structural_weight(similarity: float, phi: float) -> float:
     return similarity * SIMILARITY_WEIGHT + (phi / PHI_MAX) * PHI_WEIGHT
+
+
+def recency_factor(last_accessed: datetime | None, *, half_life_days: float | None, now: datetime) -> float:
+    """``0.5 ** (age_days / half_life)`` of the last access; 1 without a half-life."""
+    if not half_life_days or last_accessed is None:
+        return 1.0
+    age_days = max((now - last_accessed).total_seconds(), 0.0) / 86400
+    return 0.5 ** (age_days / half_life_days)
+
+
+def _candidate(row, **extra) -> Candidate:
+    memory_id, distance, phi, truncated, last_accessed = row
+    return Candidate(
+        memory_id=memory_id, similarity=1.0 - distance, phi=phi, truncated=truncated, last_accessed=last_accessed, **extra
+    )
 
 
 def _rank_key(candidate: Candidate):
@@ -108,13 +146,28 @@ def candidate_pool_queryset(*, namespace: str, vector, model_id: str, filters: Q
         MemoryEmbedding.objects.filter(filters.memory_q("memory__"), namespace=namespace, embedding_model=model_id)
         .annotate(distance=CosineDistance("embedding", vector))
         .order_by("distance")
-        .values_list("memory_id", "distance", "memory__resonance_phi", "truncated")[:size]
+        .values_list("memory_id", "distance", "memory__resonance_phi", "truncated", "memory__last_accessed")[:size]
+    )
+
+
+def _exact_pool_queryset(*, namespace, vector, model_id, filters, size):
+    """The same pool by an exact scan of the filtered rows (``+ 0`` keeps the HNSW index out)."""
+    return (
+        MemoryEmbedding.objects.filter(filters.memory_q("memory__"), namespace=namespace, embedding_model=model_id)
+        .annotate(distance=CosineDistance("embedding", vector) + 0)
+        .order_by("distance", "memory_id")
+        .values_list("memory_id", "distance", "memory__resonance_phi", "truncated", "memory__last_accessed")[:size]
     )
 
 
 def _vector_pool(*, namespace, vector, model_id, filters, size) -> list[Candidate]:
-    rows = candidate_pool_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size)
-    pool = [Candidate(memory_id=mid, similarity=1.0 - dist, phi=phi, truncated=trunc) for mid, dist, phi, trunc in rows]
+    rows = list(candidate_pool_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size))
+    if len(rows) < size and filters.narrows():
+        # A short pool under a filter may mean the iterative scan hit hnsw.max_scan_tuples
+        # before finding enough matches (a filter matching < 1 % of the namespace). Then
+        # the filtered rows are few enough to rank exactly: a short pool is never a guess.
+        rows = list(_exact_pool_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size))
+    pool = [_candidate(row) for row in rows]
     # relaxed_order may return neighbours slightly out of order.
     pool.sort(key=lambda c: (-c.similarity, str(c.memory_id)))
     return pool
@@ -132,19 +185,19 @@ def _high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclu
         .exclude(pk__in=exclude)
         .annotate(distance=CosineDistance("embedding__embedding", vector))
         .order_by("-resonance_phi", "-access_count")
-        .values_list("id", "distance", "resonance_phi", "embedding__truncated")[: cap + 1]
+        .values_list("id", "distance", "resonance_phi", "embedding__truncated", "last_accessed")[: cap + 1]
     )
-    return [Candidate(memory_id=mid, similarity=1.0 - dist, phi=phi, truncated=trunc) for mid, dist, phi, trunc in rows]
+    return [_candidate(row) for row in rows]
 
 
-def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold) -> list[Candidate]:
+def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold, weigh) -> list[Candidate]:
     size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
     while True:
         _configure_hnsw(size)
         pool = _vector_pool(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size)
         kept = [c for c in pool if c.similarity >= threshold]
         for candidate in kept:
-            candidate.weight = structural_weight(candidate.similarity, candidate.phi)
+            candidate.weight = weigh(candidate)
         kept.sort(key=_rank_key)
         s_min = pool[-1].similarity if pool else 1.0
         if len(pool) < size or s_min < threshold:
@@ -167,13 +220,13 @@ def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold)
             size *= POOL_FACTOR
             continue
         for candidate in extras:
-            candidate.weight = structural_weight(candidate.similarity, candidate.phi)
+            candidate.weight = weigh(candidate)
         merged = kept + [c for c in extras if c.similarity >= threshold]
         merged.sort(key=_rank_key)
         return merged[:limit]
 
 
-def _hybrid_ranking(*, namespace, query, vector, model_id, filters, limit, threshold) -> list[Candidate]:
+def _hybrid_ranking(*, namespace, query, vector, model_id, filters, limit, threshold, weigh) -> list[Candidate]:
     size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
     _configure_hnsw(size)
     vector_pool = _vector_pool(namespace=namespace, vector=vector, model_id=model_id, filters=filters, size=size)
@@ -190,12 +243,12 @@ def _hybrid_ranking(*, namespace, query, vector, model_id, filters, limit, thres
         candidates[candidate.memory_id] = candidate
     text_only = [mid for mid in text_ids if mid not in candidates]
     if text_only:
-        for mid, dist, phi, trunc in (
+        for row in (
             MemoryEmbedding.objects.filter(memory_id__in=text_only, embedding_model=model_id)
             .annotate(distance=CosineDistance("embedding", vector))
-            .values_list("memory_id", "distance", "memory__resonance_phi", "truncated")
+            .values_list("memory_id", "distance", "memory__resonance_phi", "truncated", "memory__last_accessed")
         ):
-            candidates[mid] = Candidate(memory_id=mid, similarity=1.0 - dist, phi=phi, truncated=trunc, rrf=0.0)
+            candidates[row[0]] = _candidate(row, rrf=0.0)
     text_found = set()
     for rank, mid in enumerate(text_ids, start=1):
         if mid in candidates:
@@ -204,7 +257,8 @@ def _hybrid_ranking(*, namespace, query, vector, model_id, filters, limit, thres
     kept = [c for c in candidates.values() if c.memory_id in text_found or c.similarity >= threshold]
     rrf_max = max((c.rrf for c in kept), default=0.0) or 1.0
     for candidate in kept:
-        candidate.weight = SIMILARITY_WEIGHT * candidate.rrf / rrf_max + PHI_WEIGHT * candidate.phi / PHI_MAX
+        fused = SIMILARITY_WEIGHT * candidate.rrf / rrf_max + PHI_WEIGHT * candidate.phi / PHI_MAX
+        candidate.weight = fused * weigh(candidate, recency_only=True)
     kept.sort(key=_rank_key)
     return kept[:limit]
 
@@ -218,15 +272,30 @@ def memory_query(
     filters: QueryFilters | None = None,
     conversation_id: str | None = None,
     mode: str = MODE_SEMANTIC,
+    recency_half_life_days: float | None = None,
 ) -> QueryResult:
-    """Rank, then count one access of each returned memory (φ + 0.1, promotion rule)."""
+    """Rank, then count one access of each returned memory (φ + 0.1, promotion rule).
+
+    With ``recency_half_life_days`` each weight is multiplied by
+    ``0.5 ** (days since last access / half-life)``: with a half-life of 7 days, a
+    memory last used two weeks ago keeps a quarter of its weight. The factor is at most
+    1, so the φ bound stays valid.
+    """
     started = time.perf_counter()
+    now = timezone.now()
+
+    def weigh(candidate: Candidate, recency_only: bool = False) -> float:
+        factor = recency_factor(candidate.last_accessed, half_life_days=recency_half_life_days, now=now)
+        return factor if recency_only else structural_weight(candidate.similarity, candidate.phi) * factor
+
     threshold = settings.ANIMA_SIMILARITY_THRESHOLD if similarity_threshold is None else similarity_threshold
     filters = filters or QueryFilters()
     embedded = embed_texts([query])
     vector = embedded.embeddings[0].vector
     with transaction.atomic():
-        common = dict(namespace=namespace, vector=vector, model_id=embedded.model_id, filters=filters, limit=limit)
+        common = dict(
+            namespace=namespace, vector=vector, model_id=embedded.model_id, filters=filters, limit=limit, weigh=weigh
+        )
         if mode == MODE_HYBRID:
             ranked = _hybrid_ranking(query=query, threshold=threshold, **common)
         else:

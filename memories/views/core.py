@@ -67,9 +67,19 @@ class CoreMemoryActions:
             query=body["query"],
             limit=body["limit"],
             similarity_threshold=body.get("similarityThreshold"),
-            filters=QueryFilters(tiers=body.get("tiers"), category=body.get("category"), tags=body.get("tags")),
+            filters=QueryFilters(
+                tiers=body.get("tiers"),
+                category=body.get("category"),
+                tags=body.get("tags"),
+                metadata=body.get("metadata"),
+                source=body.get("source"),
+                created_after=body.get("createdAfter"),
+                created_before=body.get("createdBefore"),
+                last_accessed_after=body.get("lastAccessedAfter"),
+            ),
             conversation_id=body.get("conversationId"),
             mode=body["mode"],
+            recency_half_life_days=body.get("recencyHalfLifeDays"),
         )
         memories = []
         for memory, candidate in result.hits:
@@ -100,6 +110,7 @@ class CoreMemoryActions:
         )
         data = {
             "memories": {
+                "pinned": MemoryOutput(result.pinned, many=True).data,
                 "active": MemoryOutput(result.active, many=True).data,
                 "thread": MemoryOutput(result.thread, many=True).data,
                 "stable": MemoryOutput(result.stable, many=True).data,
