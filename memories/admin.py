@@ -36,7 +36,7 @@ PREVIEW_CHARS = 100
 NAMESPACE_CHOICES = 50
 #: Above this many rows an unfiltered read-only list shows the planner's estimate, not COUNT(*).
 ESTIMATE_COUNT_ABOVE = 100_000
-EDITABLE_FIELDS = ("category", "tags", "source", "is_catalyst", "metadata")
+EDITABLE_FIELDS = ("category", "tags", "source", "is_catalyst", "pinned", "metadata")
 
 MESSAGE_MOVED = "{moved} moved to {tier}; {unchanged} already there or deleted (unchanged)."
 MESSAGE_MARKED = "{count} marked as catalysts."
@@ -195,7 +195,7 @@ class MemoryAdmin(admin.ModelAdmin):
         "access_count",
         "last_accessed",
     )
-    list_filter = (NamespaceFilter, "tier", "category", "is_catalyst", StatusFilter, CandidateCatalystFilter)
+    list_filter = (NamespaceFilter, "tier", "category", "is_catalyst", "pinned", StatusFilter, CandidateCatalystFilter)
     # The search box; get_search_results decides what it matches.
     search_fields = ("content",)
     search_help_text = "Words of the content (full text, English stemming), an exact tag, or a memory id."
@@ -208,6 +208,8 @@ class MemoryAdmin(admin.ModelAdmin):
         *(_move_to(tier) for tier in Tier.values),
         "mark_catalyst",
         "unmark_catalyst",
+        "pin",
+        "unpin",
         "confirm_candidate",
         "dismiss_candidate",
         "merge_pair",
@@ -227,7 +229,6 @@ class MemoryAdmin(admin.ModelAdmin):
                     "phi_decayed_at",
                     "access_count",
                     "last_accessed",
-                    "pinned",
                     "embedding_info",
                     "created_at",
                     "updated_at",
@@ -252,7 +253,6 @@ class MemoryAdmin(admin.ModelAdmin):
         "phi_decayed_at",
         "access_count",
         "last_accessed",
-        "pinned",
         "embedding_info",
         "created_at",
         "updated_at",
@@ -415,6 +415,16 @@ class MemoryAdmin(admin.ModelAdmin):
         )
 
     # --- actions ---
+
+    @admin.action(description="Pin (opens every bootstrap, never decays)", permissions=["change"])
+    def pin(self, request, queryset):
+        count = curation.memories_set_pinned(namespace=None, memory_ids=_ids(queryset), pinned=True)
+        self.message_user(request, f"Pinned {count} memories.")
+
+    @admin.action(description="Unpin", permissions=["change"])
+    def unpin(self, request, queryset):
+        count = curation.memories_set_pinned(namespace=None, memory_ids=_ids(queryset), pinned=False)
+        self.message_user(request, f"Unpinned {count} memories.")
 
     @admin.action(description="Mark as catalyst", permissions=["change"])
     def mark_catalyst(self, request, queryset):

@@ -17,6 +17,25 @@ class AddData(serializers.Serializer):
     message = serializers.CharField()
 
 
+class BatchItemOutput(serializers.Serializer):
+    index = serializers.IntegerField()
+    status = serializers.ChoiceField(choices=["created", "duplicate", "invalid"])
+    memoryId = serializers.UUIDField(allow_null=True)
+    field = serializers.CharField(required=False, help_text="Invalid items: the field at fault.")
+    message = serializers.CharField(required=False)
+
+
+class BatchCounts(serializers.Serializer):
+    created = serializers.IntegerField()
+    duplicate = serializers.IntegerField()
+    invalid = serializers.IntegerField()
+
+
+class AddBatchData(serializers.Serializer):
+    items = BatchItemOutput(many=True)
+    counts = BatchCounts()
+
+
 class QueryData(serializers.Serializer):
     memories = HybridHitOutput(many=True)
     count = serializers.IntegerField()
@@ -118,6 +137,9 @@ class NetworkStatsData(serializers.Serializer):
 
 
 ADD = api_responses({201: ("MemoryAdded", AddData()), 200: ("MemoryDuplicate", AddData())}, body=True)
+ADD_BATCH = api_responses(
+    {201: ("BatchAdded", AddBatchData()), 200: ("BatchNothingCreated", AddBatchData())}, body=True
+)
 QUERY = api_responses({200: ("QueryResult", QueryData())}, body=True)
 BOOTSTRAP = api_responses({200: ("BootstrapResult", BootstrapData())})
 UPDATE_TIER = api_responses({200: ("TierUpdated", UpdateTierData())}, extra_errors=(404,), body=True)
@@ -129,5 +151,26 @@ NETWORK_STATS = api_responses({200: ("AssociationNetworkStats", NetworkStatsData
 LIST = api_responses({200: ("MemoryPage", MemoryPageOutput())})
 RETRIEVE = api_responses({200: ("MemoryDetail", MemoryData())}, extra_errors=(404,))
 PATCH = api_responses({200: ("MemoryUpdated", MemoryData())}, extra_errors=(404, 409), body=True)
-DELETE = api_responses({200: ("MemoryDeleted", MemoryDeletedOutput())}, extra_errors=(404,))
+class PurgeCountsOutput(serializers.Serializer):
+    memories = serializers.IntegerField()
+    copiesScrubbed = serializers.IntegerField()
+    handshakes = serializers.IntegerField()
+    taskRecords = serializers.IntegerField()
+
+
+class DeletedOrPurged(serializers.Serializer):
+    id = serializers.UUIDField()
+    deletedAt = serializers.DateTimeField(required=False)
+    purged = serializers.BooleanField(required=False)
+    counts = PurgeCountsOutput(required=False)
+    message = serializers.CharField()
+
+
+class NamespacePurged(serializers.Serializer):
+    namespace = serializers.CharField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+
+
+DELETE = api_responses({200: ("MemoryDeleted", DeletedOrPurged())}, extra_errors=(404,))
+NAMESPACE_PURGE = api_responses({200: ("NamespacePurgeResult", NamespacePurged())}, body=True)
 RESTORE = api_responses({200: ("MemoryRestored", MemoryData())}, extra_errors=(404, 409), body=True)

@@ -99,6 +99,17 @@ class MemoryAddInput(StrictSerializer):
     metadata = MetadataField(required=False)
 
 
+MAX_BATCH_ITEMS = 100
+
+
+class MemoryAddBatchInput(StrictSerializer):
+    """Items are checked one by one in the view: an invalid item does not stop the others."""
+
+    items = serializers.ListField(
+        child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH_ITEMS, help_text="Add bodies, 1-100."
+    )
+
+
 class MemoryQueryInput(StrictSerializer):
     query = JsonCharField(min_length=1, max_length=MAX_QUERY_CHARS, trim_whitespace=False)
     limit = JsonIntegerField(min_value=1, max_value=MAX_QUERY_LIMIT, required=False, default=20)
@@ -136,9 +147,9 @@ class QueryBooleanField(serializers.ChoiceField):
 class MemoryBootstrapInput(StrictSerializer):
     conversationId = serializers.CharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_BOOTSTRAP_LIMIT, required=False, default=50)
-    includeActive = QueryBooleanField(required=False, default="true")
-    includeThread = QueryBooleanField(required=False, default="true")
-    includeStable = QueryBooleanField(required=False, default="true")
+    includeActive = QueryBooleanField(required=False, default=True)
+    includeThread = QueryBooleanField(required=False, default=True)
+    includeStable = QueryBooleanField(required=False, default=True)
     activeLimit = serializers.IntegerField(min_value=0, max_value=MAX_BOOTSTRAP_LIMIT, required=False)
     maxChars = serializers.IntegerField(min_value=1, required=False)
 
@@ -263,6 +274,7 @@ class MemoryPatchInput(StrictSerializer):
     tags = _tags_field()
     source = JsonCharField(max_length=100, required=False, allow_null=True)
     isCatalyst = JsonBooleanField(required=False)
+    pinned = JsonBooleanField(required=False, help_text="Pinned memories open every bootstrap and never decay.")
     metadata = MetadataField(required=False)
 
 
@@ -281,3 +293,11 @@ class MemoryDeletedOutput(serializers.Serializer):
     id = serializers.UUIDField()
     deletedAt = serializers.DateTimeField()
     message = serializers.CharField()
+
+
+class MemoryDeleteInput(StrictSerializer):
+    purge = QueryBooleanField(required=False, default=False, help_text="true: remove for good (not restorable).")
+
+
+class NamespacePurgeInput(StrictSerializer):
+    confirm = JsonCharField(help_text="The namespace being purged, typed again.")

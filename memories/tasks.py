@@ -5,7 +5,6 @@ rows and never runs for a rolled-back request. A worker that dies mid-task leave
 task unacknowledged; the broker delivers it again after ``ANIMA_TASK_RETRY`` seconds.
 """
 
-import logging
 import uuid
 from functools import partial
 
@@ -17,10 +16,8 @@ from anima_site import metrics
 from memories.services.associations import associations_record
 from memories.services.catalysts import catalysts_detect
 from memories.services.consolidation import memory_consolidate
+from memories.services.forgetting import memories_purge_expired
 from memories.services.upkeep import access_log_clean, memories_apply_decay
-
-logger = logging.getLogger("anima.tasks")
-
 
 def consolidate_memory(memory_id: str) -> str:
     outcome = memory_consolidate(memory_id=uuid.UUID(memory_id)).value
@@ -43,6 +40,10 @@ def record_cooccurrences(namespace: str, memory_ids: list[str], conversation_id:
     return written
 
 
+def purge_expired_deletions() -> int:
+    return memories_purge_expired()
+
+
 def apply_decay() -> int:
     return memories_apply_decay()
 
@@ -51,17 +52,17 @@ def clean_access_log() -> int:
     return access_log_clean()
 
 
-def _enqueue(func, *args, name: str) -> None:
-    async_task(f"memories.tasks.{func.__name__}", *args, task_name=name, group=func.__name__)
+def _enqueue(func, *args) -> None:
+    async_task(f"memories.tasks.{func.__name__}", *args, group=func.__name__)
 
 
 def enqueue_after_add(*, memory_id, is_catalyst: bool) -> None:
     """After the add commits: consolidation (unless switched off) and catalyst detection."""
     ids = str(memory_id)
     if settings.ANIMA_SEMANTIC_CONSOLIDATION:
-        transaction.on_commit(partial(_enqueue, consolidate_memory, ids, name=f"consolidate {ids}"))
+        transaction.on_commit(partial(_enqueue, consolidate_memory, ids))
     if not is_catalyst:
-        transaction.on_commit(partial(_enqueue, detect_catalysts, [ids], name=f"catalysts {ids}"))
+        transaction.on_commit(partial(_enqueue, detect_catalysts, [ids]))
 
 
 def enqueue_after_query(*, namespace: str, memory_ids: list, conversation_id: str | None) -> None:
@@ -72,6 +73,6 @@ def enqueue_after_query(*, namespace: str, memory_ids: list, conversation_id: st
     if conversation_id and len(ids) >= 2:
         key = str(uuid.uuid4())
         transaction.on_commit(
-            partial(_enqueue, record_cooccurrences, namespace, ids, conversation_id, key, name=f"co-occurrence {key}")
+            partial(_enqueue, record_cooccurrences, namespace, ids, conversation_id, key)
         )
-    transaction.on_commit(partial(_enqueue, detect_catalysts, ids, name=f"catalysts {ids[0]}+{len(ids) - 1}"))
+    transaction.on_commit(partial(_enqueue, detect_catalysts, ids))

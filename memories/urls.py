@@ -2,6 +2,7 @@ from rest_framework.routers import SimpleRouter
 
 from memories.views import MemoryViewSet
 from memories.views.associations import AssociationViewSet
+from memories.views.namespaces import NamespaceViewSet
 
 
 class OptionalSlashRouter(SimpleRouter):
@@ -15,5 +16,6 @@ class OptionalSlashRouter(SimpleRouter):
 router = OptionalSlashRouter()
 router.register("memories", MemoryViewSet, basename="memory")
 router.register("associations", AssociationViewSet, basename="association")
+router.register("namespaces", NamespaceViewSet, basename="namespace")
 
 urlpatterns = router.urls

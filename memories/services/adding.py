@@ -10,7 +10,9 @@ After a new memory commits, consolidation and catalyst detection are enqueued
 (``memories.tasks``); the response does not wait for them.
 """
 
+from collections import Counter
 from dataclasses import dataclass
+from uuid import UUID
 
 
 from django.db import transaction
@@ -79,23 +81,10 @@ def memory_add(
         if embedded is None:
             embedded = embed_texts([content])  # EmbeddingError propagates: nothing written
         embedding = embedded.embeddings[0]
-        now = timezone.now()
-        memory = Memory(
-            namespace=namespace,
-            content=content,
-            content_hash=digest,
-            normalized_hash=normalized_hash(content),
-            tier=Tier.ACTIVE,
-            tier_last_updated=now,
-            last_accessed=now,
-            resonance_phi=CATALYST_INITIAL_PHI if is_catalyst else 0.0,
-            is_catalyst=is_catalyst,
-            category=category,
-            tags=list(tags or []),
-            source=source,
-            metadata=dict(metadata or {}),
-            created_at=now,
+        item = BatchItem(
+            content=content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata
         )
+        memory = _new_memory(namespace, item, digest, timezone.now())
         with transaction.atomic():
             Memory.objects.bulk_create([memory], ignore_conflicts=True)
             if Memory.objects.filter(pk=memory.pk).exists():
@@ -116,3 +105,121 @@ def memory_add(
                 )
         # A concurrent add of the same content committed first: count this one as its duplicate.
     raise RuntimeError(f"memory_add did not settle after {_MAX_ROUNDS} rounds for one content hash")
+
+
+@dataclass(frozen=True)
+class BatchItem:
+    content: str
+    category: str | None = None
+    tags: list[str] | None = None
+    source: str | None = None
+    is_catalyst: bool = False
+    metadata: dict | None = None
+
+
+@dataclass(frozen=True)
+class BatchOutcome:
+    status: str  # "created" | "duplicate"
+    memory_id: UUID
+
+
+STATUS_CREATED = "created"
+STATUS_DUPLICATE = "duplicate"
+
+
+@dataclass(frozen=True)
+class BatchResult:
+    outcomes: list[BatchOutcome]
+    embedding_provider: str | None
+    promotions: list
+
+
+def memories_add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult:
+    """Add many memories with the rules of :func:`memory_add`, in a constant number of steps.
+
+    One lookup finds contents already stored; the new distinct contents are embedded in
+    ONE provider call and inserted in ONE transaction (``ON CONFLICT DO NOTHING``: a
+    concurrent add of the same content makes this item a duplicate). Every other
+    occurrence — stored before, or repeated within the batch — counts one access, as a
+    duplicate add does; a memory repeated k times gets k accesses.
+    """
+    digests = [content_hash(item.content) for item in items]
+    existing = dict(
+        Memory.objects.filter(LIVE, namespace=namespace, content_hash__in=set(digests)).values_list("content_hash", "id")
+    )
+    first_of: dict[str, int] = {}
+    for index, digest in enumerate(digests):
+        first_of.setdefault(digest, index)
+    new_indices = [index for digest, index in first_of.items() if digest not in existing]
+    created: dict[str, UUID] = {}
+    provider_label = None
+    if new_indices:
+        embedded = embed_texts([items[index].content for index in new_indices])  # EmbeddingError: nothing written
+        provider_label = embedded.provider_label
+        now = timezone.now()
+        built = [_new_memory(namespace, items[index], digests[index], now) for index in new_indices]
+        with transaction.atomic():
+            Memory.objects.bulk_create(built, ignore_conflicts=True)
+            inserted = set(Memory.objects.filter(pk__in=[m.pk for m in built]).values_list("pk", flat=True))
+            MemoryEmbedding.objects.bulk_create(
+                [
+                    MemoryEmbedding(
+                        memory=memory,
+                        namespace=namespace,
+                        embedding=embedding.vector,
+                        embedding_model=embedded.model_id,
+                        truncated=embedding.truncated,
+                    )
+                    for memory, embedding in zip(built, embedded.embeddings)
+                    if memory.pk in inserted
+                ]
+            )
+            for memory in built:
+                if memory.pk in inserted:
+                    created[memory.content_hash] = memory.pk
+                    enqueue_after_add(memory_id=memory.pk, is_catalyst=memory.is_catalyst)
+        lost = {m.content_hash for m in built if m.pk not in inserted}  # a concurrent add won these
+        if lost:
+            existing.update(
+                Memory.objects.filter(LIVE, namespace=namespace, content_hash__in=lost).values_list("content_hash", "id")
+            )
+    outcomes, accessed = [], []
+    for index, digest in enumerate(digests):
+        if digest in created and first_of[digest] == index:
+            outcomes.append(BatchOutcome(status=STATUS_CREATED, memory_id=created[digest]))
+            continue
+        memory_id = created.get(digest) or existing[digest]
+        outcomes.append(BatchOutcome(status=STATUS_DUPLICATE, memory_id=memory_id))
+        accessed.append(memory_id)
+    return BatchResult(
+        outcomes=outcomes, embedding_provider=provider_label, promotions=_count_accesses(namespace, accessed)
+    )
+
+
+def _new_memory(namespace: str, item: BatchItem, digest: str, now) -> Memory:
+    return Memory(
+        namespace=namespace,
+        content=item.content,
+        content_hash=digest,
+        normalized_hash=normalized_hash(item.content),
+        tier=Tier.ACTIVE,
+        tier_last_updated=now,
+        last_accessed=now,
+        resonance_phi=CATALYST_INITIAL_PHI if item.is_catalyst else 0.0,
+        is_catalyst=item.is_catalyst,
+        category=item.category,
+        tags=list(item.tags or []),
+        source=item.source,
+        metadata=dict(item.metadata or {}),
+        created_at=now,
+    )
+
+
+def _count_accesses(namespace: str, memory_ids: list[UUID]) -> list:
+    """One access per occurrence: round k touches the memories seen at least k times."""
+    counts = Counter(memory_ids)
+    promotions = []
+    for round_number in range(1, max(counts.values(), default=0) + 1):
+        ids = [memory_id for memory_id, count in counts.items() if count >= round_number]
+        promotions += memories_record_access(namespace=namespace, memory_ids=ids).promotions
+    return promotions

@@ -84,6 +84,7 @@ def memory_update_fields(
     source: str | None | _Unset = UNSET,
     metadata: dict | _Unset = UNSET,
     is_catalyst: bool | _Unset = UNSET,
+    pinned: bool | _Unset = UNSET,
 ) -> MemoryUpdate:
     """Change the given fields of one live memory; ``metadata`` is replaced as a whole.
 
@@ -124,6 +125,9 @@ def memory_update_fields(
         if is_catalyst is not UNSET and memory.is_catalyst != is_catalyst:
             memory.is_catalyst = is_catalyst
             changed.append("is_catalyst")
+        if pinned is not UNSET and memory.pinned != pinned:
+            memory.pinned = pinned
+            changed.append("pinned")
         if embedded is not None:
             memory.content = content
             memory.content_hash = content_hash(content)
@@ -276,6 +280,14 @@ def memories_set_catalyst(*, namespace: str | None, memory_ids: list[UUID], is_c
     if namespace is not None:
         rows = rows.filter(namespace=namespace)
     return rows.update(is_catalyst=is_catalyst, updated_at=timezone.now())
+
+
+def memories_set_pinned(*, namespace: str | None, memory_ids: list[UUID], pinned: bool) -> int:
+    """Pin or unpin live memories in one UPDATE; returns how many changed."""
+    rows = Memory.objects.filter(LIVE, pk__in=memory_ids).exclude(pinned=pinned)
+    if namespace is not None:
+        rows = rows.filter(namespace=namespace)
+    return rows.update(pinned=pinned, updated_at=timezone.now())
 
 
 class MergeRefusedError(Exception):

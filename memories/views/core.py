@@ -6,6 +6,7 @@ from rest_framework.decorators import action
 from anima_site.api import success
 from anima_site.tenancy import request_namespace
 from memories.serializers import (
+    MemoryAddBatchInput,
     MemoryAddInput,
     MemoryBootstrapInput,
     MemoryOutput,
@@ -14,12 +15,40 @@ from memories.serializers import (
 )
 from memories import schema
 from memories.selectors import memories_bootstrap
-from memories.services.adding import MESSAGE_CREATED, MESSAGE_DUPLICATE, memory_add
+from memories.services.adding import (
+    MESSAGE_CREATED,
+    MESSAGE_DUPLICATE,
+    BatchItem,
+    memories_add_batch,
+    memory_add,
+)
 from memories.services.querying import QueryFilters, memory_query
 
 
 def promotions_output(promotions) -> list[dict]:
     return [{"memoryId": str(p.memory_id), "fromTier": p.from_tier, "toTier": p.to_tier} for p in promotions]
+
+
+BATCH_STATUSES = ("created", "duplicate", "invalid")
+
+
+def _checked_item(raw) -> tuple[BatchItem | None, dict | None]:
+    """(item, None) when ``raw`` is a valid add body, else (None, {field, message})."""
+    serializer = MemoryAddInput(data=raw)
+    if serializer.is_valid():
+        body = serializer.validated_data
+        item = BatchItem(
+            content=body["content"],
+            category=body.get("category"),
+            tags=body.get("tags"),
+            source=body.get("source"),
+            is_catalyst=body["isCatalyst"],
+            metadata=body.get("metadata"),
+        )
+        return item, None
+    field, messages = next(iter(serializer.errors.items()))
+    message = messages[0] if isinstance(messages, list) and messages else str(messages)
+    return None, {"field": field, "message": str(message)}
 
 
 def validated(serializer_class, data) -> dict:
@@ -57,6 +86,28 @@ class CoreMemoryActions:
         if result.promotions:
             meta["promotions"] = promotions_output(result.promotions)
         return success(request, data, status_code=200 if result.is_duplicate else 201, **meta)
+
+    @extend_schema(request=MemoryAddBatchInput, responses=schema.ADD_BATCH, summary="Store up to 100 memories")
+    @action(detail=False, methods=["post"], url_path="add-batch")
+    def add_batch(self, request):
+        body = validated(MemoryAddBatchInput, request.data)
+        checked = [_checked_item(raw) for raw in body["items"]]
+        valid = [(index, item) for index, (item, _) in enumerate(checked) if item is not None]
+        result = memories_add_batch(namespace=request_namespace(request), items=[item for _, item in valid])
+        outcomes = dict(zip((index for index, _ in valid), result.outcomes))
+        listed = []
+        for index, (item, error) in enumerate(checked):
+            if item is None:
+                listed.append({"index": index, "status": "invalid", "memoryId": None, **error})
+            else:
+                outcome = outcomes[index]
+                listed.append({"index": index, "status": outcome.status, "memoryId": str(outcome.memory_id)})
+        counts = {status: sum(entry["status"] == status for entry in listed) for status in BATCH_STATUSES}
+        meta = {"embeddingProvider": result.embedding_provider}
+        if result.promotions:
+            meta["promotions"] = promotions_output(result.promotions)
+        status_code = 201 if counts["created"] else 200
+        return success(request, {"items": listed, "counts": counts}, status_code=status_code, **meta)
 
     @extend_schema(request=MemoryQueryInput, responses=schema.QUERY, summary="Find memories")
     @action(detail=False, methods=["post"], url_path="query")

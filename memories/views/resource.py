@@ -21,6 +21,8 @@ from memories.serializers import (
     MemoryPatchInput,
     MemoryRestoreInput,
 )
+from memories.serializers import MemoryDeleteInput
+from memories.services.forgetting import memory_purge
 from memories.services.curation import (
     MESSAGE_DELETED,
     MESSAGE_NOT_DELETED,
@@ -32,6 +34,8 @@ from memories.services.curation import (
 )
 from memories.views.core import validated
 
+MESSAGE_PURGED = "Memory removed for good, with every copy of its text."
+
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
 #: PATCH body keys → ``memory_update_fields`` keywords.
@@ -42,6 +46,7 @@ _PATCH_FIELDS = {
     "source": "source",
     "metadata": "metadata",
     "isCatalyst": "is_catalyst",
+    "pinned": "pinned",
 }
 
 
@@ -92,9 +97,13 @@ class MemoryResourceActions:
         data = {"memory": MemoryOutput(result.memory).data, "message": MESSAGE_UPDATED}
         return success(request, data, embeddingProvider=result.embedding_provider)
 
-    @extend_schema(responses=schema.DELETE, summary="Delete a memory (soft)")
+    @extend_schema(parameters=[MemoryDeleteInput], responses=schema.DELETE, summary="Delete a memory (soft, or ?purge=true)")
     def destroy(self, request, pk=None):
         memory_id = UUID(pk)
+        if validated(MemoryDeleteInput, request.query_params.dict())["purge"]:
+            counts = memory_purge(namespace=request_namespace(request), memory_id=memory_id)
+            data = {"id": str(memory_id), "purged": True, "counts": counts.as_dict(), "message": MESSAGE_PURGED}
+            return success(request, data)
         deleted_at = memory_soft_delete(namespace=request_namespace(request), memory_id=memory_id)
         data = MemoryDeletedOutput({"id": memory_id, "deletedAt": deleted_at, "message": MESSAGE_DELETED}).data
         return success(request, data)

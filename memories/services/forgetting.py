@@ -1,0 +1,200 @@
+"""Forgetting for real: purge a memory, or a whole namespace, and every copy of its text.
+
+Soft delete stays the default. A purge removes the memory's row, embedding, access
+rows, associations and promotions (foreign keys cascade), the memories merged into it
+(their rows hold its earlier wordings), and the copies elsewhere: its entry in a
+survivor's ``semanticVariants``, other memories' ``nearDuplicates`` entries, handshakes
+that quote it, reflections' hub previews, and the finished task records that name it.
+Each purge is logged with counts, never content, and counted in the metrics.
+"""
+
+import logging
+from dataclasses import dataclass, field
+from datetime import timedelta
+from uuid import UUID
+
+from django.conf import settings
+from django.db import connection, transaction
+from django.db.models import Q
+from django.utils import timezone
+
+from anima_site import metrics
+from memories.errors import MemoryNotFoundError
+from memories.models import Memory, MemoryAssociation, TierCount
+
+logger = logging.getLogger("anima.purge")
+QUOTE_CHARS = 80
+
+
+@dataclass
+class PurgeCounts:
+    memories: int = 0
+    copies_scrubbed: int = 0
+    handshakes: int = 0
+    tasks: int = 0
+    other_rows: dict = field(default_factory=dict)
+
+    def as_dict(self) -> dict:
+        return {
+            "memories": self.memories,
+            "copiesScrubbed": self.copies_scrubbed,
+            "handshakes": self.handshakes,
+            "taskRecords": self.tasks,
+            **self.other_rows,
+        }
+
+
+def _merged_family(memory_id: UUID) -> list[UUID]:
+    """The memory and every memory merged into it, directly or through others."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH RECURSIVE family(id) AS (SELECT %s::uuid UNION "
+            "SELECT m.id FROM memories_memory m JOIN family f ON m.merged_into_id = f.id) SELECT id FROM family",
+            [memory_id],
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
+def _quote(text: str) -> str:
+    return " ".join(text.split())[:QUOTE_CHARS].rstrip()
+
+
+def _without(entries, predicate) -> list:
+    return [entry for entry in (entries or []) if not predicate(entry)]
+
+
+def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
+    """Remove the purged memories' ids and texts from other rows; (rows changed, handshakes deleted)."""
+    from meta.models import Handshake, MetaReflection
+
+    changed = 0
+    id_match = Q()
+    for memory_id in ids:
+        id_match |= Q(metadata__contains={"nearDuplicates": [{"id": memory_id}]})
+    text_match = Q()
+    for text in texts:
+        text_match |= Q(metadata__contains={"semanticVariants": [{"content": text}]})
+    for memory in Memory.objects.filter(id_match | text_match, namespace=namespace).exclude(pk__in=ids).only("metadata"):
+        metadata = dict(memory.metadata)
+        if "nearDuplicates" in metadata:
+            metadata["nearDuplicates"] = _without(metadata["nearDuplicates"], lambda e: e.get("id") in ids)
+        if "semanticVariants" in metadata:
+            metadata["semanticVariants"] = _without(metadata["semanticVariants"], lambda e: e.get("content") in texts)
+        Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
+        changed += 1
+    hub_match = Q()
+    for memory_id in ids:
+        hub_match |= Q(metrics__contains={"hubs": [{"memoryId": memory_id}]})
+    for reflection in MetaReflection.objects.filter(hub_match, namespace=namespace).only("metrics"):
+        metrics_json = dict(reflection.metrics)
+        metrics_json["hubs"] = _without(metrics_json.get("hubs"), lambda e: e.get("memoryId") in ids)
+        MetaReflection.objects.filter(pk=reflection.pk).update(metrics=metrics_json)
+        changed += 1
+    quoting = Q()
+    for memory_id in ids:
+        quoting |= Q(top_memories__contains=[{"id": memory_id}])
+    for text in texts:
+        quoting |= Q(prompt_text__contains=_quote(text))
+    handshakes, _ = Handshake.objects.filter(quoting, namespace=namespace).delete()
+    return changed, handshakes
+
+
+def _forget_task_records(ids: set[str]) -> int:
+    """Finished and queued task records whose arguments name a purged memory (at most a few thousand rows)."""
+    from django_q.models import OrmQ, Task
+
+    doomed = [
+        task.pk
+        for task in Task.objects.filter(func__startswith="memories.tasks.").only("id", "args")
+        if any(memory_id in repr(task.args) for memory_id in ids)
+    ]
+    removed, _ = Task.objects.filter(pk__in=doomed).delete()
+    queued = []
+    for entry in OrmQ.objects.all():
+        try:
+            payload = repr(entry.task())
+        except Exception:  # an unreadable payload is not ours to judge
+            continue
+        if any(memory_id in payload for memory_id in ids):
+            queued.append(entry.pk)
+    removed += OrmQ.objects.filter(pk__in=queued).delete()[0]
+    return removed
+
+
+def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
+    rows = list(Memory.objects.filter(namespace=namespace, pk__in=memory_ids).values_list("pk", "content"))
+    ids = {str(pk) for pk, _ in rows}
+    texts = {content for _, content in rows}
+    counts = PurgeCounts()
+    counts.copies_scrubbed, counts.handshakes = _scrub(namespace, ids, texts)
+    counts.memories, _ = Memory.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
+    counts.memories = len(rows)
+    counts.tasks = _forget_task_records(ids)
+    return counts
+
+
+def _record(kind: str, counts: PurgeCounts) -> None:
+    metrics.PURGES.labels(kind=kind).inc()
+    metrics.PURGED_MEMORIES.inc(counts.memories)
+    logger.info("purge %s: %s", kind, counts.as_dict())
+
+
+def memory_purge(*, namespace: str, memory_id: UUID) -> PurgeCounts:
+    """Remove one memory (live, deleted or merged) of the namespace for good."""
+    with transaction.atomic():
+        if not Memory.objects.select_for_update().filter(namespace=namespace, pk=memory_id).exists():
+            raise MemoryNotFoundError(memory_id)
+        counts = _purge_rows(namespace, _merged_family(memory_id))
+    _record("memory", counts)
+    return counts
+
+
+def memories_purge_expired(*, now=None) -> int:
+    """Purge memories soft-deleted longer ago than ANIMA_SOFT_DELETE_RETENTION_DAYS (0: keep forever).
+
+    Merged memories are kept: they are their survivor's history and answer 404 with
+    ``mergedInto``; they go when the survivor is purged.
+    """
+    days = settings.ANIMA_SOFT_DELETE_RETENTION_DAYS
+    if days <= 0:
+        return 0
+    cutoff = (now or timezone.now()) - timedelta(days=days)
+    expired = (
+        Memory.objects.filter(deleted_at__lt=cutoff, merged_into__isnull=True)
+        .order_by("namespace")
+        .values_list("namespace", "pk")
+    )
+    purged = 0
+    by_namespace: dict[str, list[UUID]] = {}
+    for namespace, pk in expired:
+        by_namespace.setdefault(namespace, []).append(pk)
+    for namespace, pks in by_namespace.items():
+        with transaction.atomic():
+            family = [member for pk in pks for member in _merged_family(pk)]
+            counts = _purge_rows(namespace, family)
+        _record("retention", counts)
+        purged += counts.memories
+    return purged
+
+
+def namespace_purge(*, namespace: str) -> PurgeCounts:
+    """Remove everything of a namespace: memories and all that hangs on them, reflections,
+    handshakes, tier counts, and its API keys."""
+    from meta.models import ApiKey, ConversationReflection, Handshake, MetaReflection
+
+    with transaction.atomic():
+        ids = {str(pk) for pk in Memory.objects.filter(namespace=namespace).values_list("pk", flat=True)}
+        counts = PurgeCounts()
+        MemoryAssociation.objects.filter(namespace=namespace).delete()
+        counts.memories, _ = Memory.objects.filter(namespace=namespace).delete()
+        counts.memories = len(ids)
+        counts.handshakes, _ = Handshake.objects.filter(namespace=namespace).delete()
+        counts.other_rows = {
+            "reflections": MetaReflection.objects.filter(namespace=namespace).delete()[0],
+            "conversationReflections": ConversationReflection.objects.filter(namespace=namespace).delete()[0],
+            "apiKeys": ApiKey.objects.filter(namespace=namespace).delete()[0],
+        }
+        TierCount.objects.filter(namespace=namespace).delete()
+        counts.tasks = _forget_task_records(ids)
+    _record("namespace", counts)
+    return counts
