@@ -21,13 +21,28 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 
 DEBUG = env_bool("ANIMA_DEBUG", False)
+ANIMA_DATA_DIR = Path(env_str("ANIMA_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 SECRET_KEY = env_str("ANIMA_SECRET_KEY")
 if not SECRET_KEY:
-    if not DEBUG and env_bool("ANIMA_REQUIRE_SECRET_KEY", False):
-        raise ImproperlyConfigured("ANIMA_SECRET_KEY must be set")
-    # Local use only; the README tells production deployments to set their own.
-    SECRET_KEY = "anima-insecure-local-development-key-set-ANIMA_SECRET_KEY-in-production"
+    if env_bool("ANIMA_REQUIRE_SECRET_KEY", False):
+        raise ImproperlyConfigured("ANIMA_SECRET_KEY must be set (ANIMA_REQUIRE_SECRET_KEY=true)")
+    # A laptop: a random key made once and kept under the data directory (mode 600).
+    from anima_site.env import local_secret_key
+
+    SECRET_KEY = local_secret_key(ANIMA_DATA_DIR / "secret-key")
 ALLOWED_HOSTS = env_list("ANIMA_ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]"])
+CSRF_TRUSTED_ORIGINS = env_list("ANIMA_CSRF_TRUSTED_ORIGINS")
+
+# Behind an HTTPS proxy (ANIMA_HTTPS=true): secure cookies, HSTS, and the proxy's
+# X-Forwarded-Proto trusted to say the request was HTTPS.
+if env_bool("ANIMA_HTTPS", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = env_int("ANIMA_HSTS_SECONDS", 31536000, minimum=0)
+    SECURE_SSL_REDIRECT = env_bool("ANIMA_SSL_REDIRECT", False)
+SESSION_COOKIE_HTTPONLY = True
+SECURE_CONTENT_TYPE_NOSNIFF = True
 
 INSTALLED_APPS = [
     "django.contrib.admin",
@@ -81,7 +96,6 @@ TEMPLATES = [
 
 # --- Database -------------------------------------------------------------------------
 # DATABASE_URL unset: the embedded PostgreSQL + pgvector server under ANIMA_DATA_DIR.
-ANIMA_DATA_DIR = Path(env_str("ANIMA_DATA_DIR", str(BASE_DIR / "var"))).resolve()
 DATABASE_URL = env_str("DATABASE_URL")
 if not DATABASE_URL:
     from anima_site import embedded_postgres
