@@ -2,9 +2,11 @@
 
 Loading settings starts the embedded PostgreSQL when ``DATABASE_URL`` is unset (this
 process holds it; it stops when this command stops). Then: migrate, the database system
-checks (pgvector version, embedding space), collectstatic for the admin, gunicorn with
-``gunicorn.conf.py`` and the django-q2 worker cluster (``manage.py qcluster``). The children inherit ``DATABASE_URL`` and never start a
-database of their own. Ctrl-C or SIGTERM stops the children, then the database.
+checks (pgvector version, embedding space), collectstatic for the admin, the first local
+API key, the env-driven staff user, then gunicorn with ``gunicorn.conf.py`` and the
+django-q2 worker cluster (``manage.py qcluster``). The children inherit ``DATABASE_URL``
+and never start a database of their own. Ctrl-C or SIGTERM stops the children, then the
+database.
 """
 
 import os
@@ -41,9 +43,12 @@ class Command(BaseCommand):
         gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(settings.BASE_DIR / "gunicorn.conf.py")]
         self.stdout.write(f"==> Anima on http://{host}:{port}/  (API: /api/v1/, docs: /api/docs/; Ctrl-C stops)")
         worker = [sys.executable, "manage.py", "qcluster"]
+        # Each child in its own process group: a terminal's Ctrl-C reaches only this
+        # process, which stops the children in order (django-q2's cluster hangs when its
+        # own children get the SIGINT directly).
         children = [
-            subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env),
-            subprocess.Popen(worker, cwd=settings.BASE_DIR, env=env),
+            subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env, start_new_session=True),
+            subprocess.Popen(worker, cwd=settings.BASE_DIR, env=env, start_new_session=True),
         ]
 
         def stop(signum, frame):
@@ -57,6 +62,15 @@ class Command(BaseCommand):
         while all(child.poll() is None for child in children):
             time.sleep(0.5)
         stop(None, None)
-        codes = [child.wait() for child in children]
+        codes = [_wait_or_kill(child) for child in children]
         self.stdout.write("==> stopped")
         sys.exit(max(codes) if max(codes) > 0 else 0)
+
+
+def _wait_or_kill(child: subprocess.Popen, grace: float = 30) -> int:
+    """Wait for a stopping child; after ``grace`` seconds kill its whole process group."""
+    try:
+        return child.wait(timeout=grace)
+    except subprocess.TimeoutExpired:
+        os.killpg(child.pid, signal.SIGKILL)
+        return child.wait()
