@@ -121,6 +121,16 @@ def _forget_task_records(ids: set[str]) -> int:
     return removed
 
 
+def _forget_admin_log(ids: set[str]) -> int:
+    """Staff edits logged by the admin name the memory (object_id) and quote it (object_repr)."""
+    from django.contrib.admin.models import LogEntry
+    from django.contrib.contenttypes.models import ContentType
+
+    return LogEntry.objects.filter(
+        content_type=ContentType.objects.get_for_model(Memory), object_id__in=list(ids)
+    ).delete()[0]
+
+
 def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
     rows = list(Memory.objects.filter(namespace=namespace, pk__in=memory_ids).values_list("pk", "content"))
     ids = {str(pk) for pk, _ in rows}
@@ -130,6 +140,7 @@ def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
     counts.memories, _ = Memory.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
     counts.memories = len(rows)
     counts.tasks = _forget_task_records(ids)
+    counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
     return counts
 
 
@@ -196,5 +207,6 @@ def namespace_purge(*, namespace: str) -> PurgeCounts:
         }
         TierCount.objects.filter(namespace=namespace).delete()
         counts.tasks = _forget_task_records(ids)
+        counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
     _record("namespace", counts)
     return counts
