@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, Generic, TypeVar
 from uuid import UUID
 
@@ -95,6 +95,15 @@ def _query_string(values: Mapping[str, Any]) -> dict[str, Any]:
     return shown
 
 
+def _iso(value: datetime | date | str | None) -> str | None:
+    """A time for a JSON body: ``datetime``/``date`` as ISO 8601, a string as given."""
+    if value is None:
+        return None
+    if isinstance(value, date):  # datetime too
+        return value.isoformat()
+    return str(value)
+
+
 def _with_meta(model: type[T], key: str | None = None) -> Callable[[Envelope], T]:
     def parse(envelope: Envelope) -> T:
         data = envelope.data if key is None else envelope.data[key]
@@ -132,6 +141,33 @@ def add(
     return Call("POST", f"{V1}/memories/add", _with_meta(m.AddResult), json=body)
 
 
+#: Keyword spellings of ``add`` accepted in add-batch items, as the API spells them.
+_BATCH_ITEM_KEYS = {"is_catalyst": "isCatalyst"}
+
+
+def _batch_item(item: str | Mapping[str, Any]) -> dict[str, Any]:
+    """An add body: a string is its content; a mapping takes ``add``'s keywords or the API's keys."""
+    if isinstance(item, str):
+        return {"content": item}
+    if not isinstance(item, Mapping):
+        raise TypeError(f"a batch item is a string or a mapping, not {type(item).__name__}")
+    body: dict[str, Any] = {}
+    for key, value in _compact(item).items():
+        if key == "tags" and not isinstance(value, str):
+            value = list(value)
+        elif key == "metadata" and isinstance(value, Mapping):
+            value = dict(value)
+        body[_BATCH_ITEM_KEYS.get(key, key)] = value
+    return body
+
+
+def add_batch(items: Sequence[str | Mapping[str, Any]]) -> Call[m.AddBatchResult]:
+    if isinstance(items, (str, Mapping)):
+        raise TypeError("add_batch takes a sequence of items (strings or mappings), not one item")
+    body = {"items": [_batch_item(item) for item in items]}
+    return Call("POST", f"{V1}/memories/add-batch", _with_meta(m.AddBatchResult), json=body)
+
+
 def query(
     query: str,
     *,
@@ -142,6 +178,12 @@ def query(
     category: str | None = None,
     tags: Sequence[str] | None = None,
     mode: str | None = None,
+    metadata: Mapping[str, Any] | None = None,
+    source: str | None = None,
+    created_after: datetime | date | str | None = None,
+    created_before: datetime | date | str | None = None,
+    last_accessed_after: datetime | date | str | None = None,
+    recency_half_life_days: float | None = None,
 ) -> Call[m.QueryResult]:
     body = _compact(
         {
@@ -153,6 +195,12 @@ def query(
             "category": category,
             "tags": list(tags) if tags is not None else None,
             "mode": mode,
+            "metadata": dict(metadata) if metadata is not None else None,
+            "source": source,
+            "createdAfter": _iso(created_after),
+            "createdBefore": _iso(created_before),
+            "lastAccessedAfter": _iso(last_accessed_after),
+            "recencyHalfLifeDays": recency_half_life_days,
         }
     )
     return Call("POST", f"{V1}/memories/query", _with_meta(m.QueryResult), json=body)
@@ -211,6 +259,7 @@ def memory_patch(
     source: str | None = UNSET,
     metadata: Mapping[str, Any] = UNSET,
     is_catalyst: bool = UNSET,
+    pinned: bool = UNSET,
 ) -> Call[m.MemoryUpdate]:
     given = {
         "content": content,
@@ -219,6 +268,7 @@ def memory_patch(
         "source": source,
         "metadata": dict(metadata) if metadata is not UNSET else UNSET,
         "isCatalyst": is_catalyst,
+        "pinned": pinned,
     }
     body = {key: value for key, value in given.items() if value is not UNSET}
     return Call("PATCH", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.MemoryUpdate), json=body)
@@ -226,6 +276,13 @@ def memory_patch(
 
 def memory_delete(memory_id: str | UUID) -> Call[m.DeletedMemory]:
     return Call("DELETE", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.DeletedMemory))
+
+
+def memory_purge(memory_id: str | UUID) -> Call[m.PurgedMemory]:
+    """``DELETE ?purge=true``: the memory, the memories merged into it and every copy of its text."""
+    return Call(
+        "DELETE", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.PurgedMemory), params={"purge": "true"}
+    )
 
 
 def memory_restore(memory_id: str | UUID) -> Call[m.MemoryUpdate]:
@@ -260,6 +317,14 @@ def memories_list(
         }
     )
     return Call("GET", f"{V1}/memories/", _with_meta(m.MemoryPage), params=params)
+
+
+# --- Namespaces ---------------------------------------------------------------------------
+
+
+def namespace_purge(*, confirm: str) -> Call[m.NamespacePurge]:
+    """Everything of the request's namespace; ``confirm`` must name that namespace."""
+    return Call("POST", f"{V1}/namespaces/purge", _with_meta(m.NamespacePurge), json={"confirm": confirm})
 
 
 # --- Associations -------------------------------------------------------------------------

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -94,6 +94,9 @@ class AsyncAnimaClient(_BaseClient):
             _api.add(content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata)
         )
 
+    async def add_batch(self, items: Sequence[str | Mapping[str, Any]]) -> m.AddBatchResult:
+        return await self._run(_api.add_batch(items))
+
     async def query(
         self,
         query: str,
@@ -105,11 +108,19 @@ class AsyncAnimaClient(_BaseClient):
         category: str | None = None,
         tags: Sequence[str] | None = None,
         mode: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        created_after: datetime | date | str | None = None,
+        created_before: datetime | date | str | None = None,
+        last_accessed_after: datetime | date | str | None = None,
+        recency_half_life_days: float | None = None,
     ) -> m.QueryResult:
         return await self._run(
             _api.query(
                 query, limit=limit, threshold=threshold, tiers=tiers, conversation_id=conversation_id,
-                category=category, tags=tags, mode=mode,
+                category=category, tags=tags, mode=mode, metadata=metadata, source=source,
+                created_after=created_after, created_before=created_before,
+                last_accessed_after=last_accessed_after, recency_half_life_days=recency_half_life_days,
             )
         )
 
@@ -166,6 +177,9 @@ class AsyncAnimaClient(_BaseClient):
             )
         )
 
+    async def purge_namespace(self, *, confirm: str) -> m.NamespacePurge:
+        return await self._run(_api.namespace_purge(confirm=confirm))
+
     async def health(self) -> m.Health:
         return await self._run(_api.health())
 
@@ -217,16 +231,20 @@ class AsyncMemories:
         source: str | None = UNSET,
         metadata: Mapping[str, Any] = UNSET,
         is_catalyst: bool = UNSET,
+        pinned: bool = UNSET,
     ) -> m.MemoryUpdate:
         return await self._client._run(
             _api.memory_patch(
                 memory_id, content=content, category=category, tags=tags, source=source, metadata=metadata,
-                is_catalyst=is_catalyst,
+                is_catalyst=is_catalyst, pinned=pinned,
             )
         )
 
     async def delete(self, memory_id: str | UUID) -> m.DeletedMemory:
         return await self._client._run(_api.memory_delete(memory_id))
+
+    async def purge(self, memory_id: str | UUID) -> m.PurgedMemory:
+        return await self._client._run(_api.memory_purge(memory_id))
 
     async def restore(self, memory_id: str | UUID) -> m.MemoryUpdate:
         return await self._client._run(_api.memory_restore(memory_id))

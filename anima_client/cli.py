@@ -2,12 +2,16 @@
 
     anima store "Dana is allergic to peanuts." --category health --tag dana
     anima query "What should Dana avoid?"
+    anima query "deploy steps" --metadata project=apollo --since 30d --recency-days 14
+    anima store-batch notes.jsonl --source notes     # JSON Lines or a JSON array; - for stdin
+    anima forget 3f2c…-…  [--purge]
     anima bootstrap --limit 20
     anima stats --json
 
 Reads ``ANIMA_URL`` (default http://127.0.0.1:8000) and ``ANIMA_API_KEY``, else the key
 file ``scripts/serve`` wrote (``var/local-api-key``; see ``config.find_api_key``).
-Exit status: 0 done, 1 Anima answered an error, 2 bad usage, 3 Anima not reachable.
+Exit status: 0 done, 1 Anima answered an error (or ``store-batch`` refused some items),
+2 bad usage, 3 Anima not reachable.
 """
 
 from __future__ import annotations
@@ -17,15 +21,26 @@ import json
 import os
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
+from uuid import UUID
 
 from anima_client import config, formatting
 from anima_client.client import AnimaClient
 from anima_client.errors import AnimaConnectionError, AnimaError
-from anima_client.models import ApiModel
+from anima_client.dates import SINCE_HELP, parse_since
+from anima_client.models import AddBatchResult, ApiModel
 
 EXIT_ERROR = 1
+EXIT_USAGE = 2
 EXIT_UNREACHABLE = 3
+
+#: The most items the API takes in one add-batch; ``store-batch`` sends bigger files in chunks.
+BATCH_SIZE = 100
+
+
+class UsageError(Exception):
+    """Bad input found after parsing (an unreadable batch file): exit status 2."""
 
 
 def _json_object(text: str) -> dict[str, Any]:
@@ -36,6 +51,77 @@ def _json_object(text: str) -> dict[str, Any]:
     if not isinstance(value, dict):
         raise argparse.ArgumentTypeError("must be a JSON object")
     return value
+
+
+def _key_value(text: str) -> tuple[str, Any]:
+    """``KEY=VALUE``; VALUE is read as JSON when it is JSON (``3``, ``true``, ``"3"``), else as text."""
+    key, sep, raw = text.partition("=")
+    if not sep or not key:
+        raise argparse.ArgumentTypeError(f"expected KEY=VALUE, got {text!r}")
+    try:
+        value = json.loads(raw)
+    except ValueError:
+        value = raw
+    return key, value
+
+
+def _since(text: str):
+    try:
+        return parse_since(text)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
+
+
+def _memory_id(text: str) -> str:
+    try:
+        return str(UUID(text.strip()))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a memory id (a UUID): {text!r}") from None
+
+
+def read_batch(text: str) -> tuple[list[str | dict[str, Any]], list[str]]:
+    """The items of a batch file and where each came from (``line 3``, ``item [2]``).
+
+    A JSON array, or JSON Lines (one item a line, blank lines skipped); an item is an
+    add body (``{"content": …, "tags": […]}``) or a plain string (its content)."""
+    if text.lstrip().startswith("["):
+        try:
+            values = json.loads(text)
+        except ValueError as error:
+            raise UsageError(f"not a JSON array: {error}") from None
+        entries = [(f"item [{index}]", value) for index, value in enumerate(values)]
+    else:
+        entries = []
+        for number, line in enumerate(text.splitlines(), start=1):
+            if not line.strip():
+                continue
+            try:
+                entries.append((f"line {number}", json.loads(line)))
+            except ValueError as error:
+                raise UsageError(f"line {number}: not JSON: {error}") from None
+    for where, value in entries:
+        if not isinstance(value, (str, dict)):
+            raise UsageError(f"{where}: expected a JSON object (an add body) or a string, got {type(value).__name__}")
+    if not entries:
+        raise UsageError("no items: give JSON Lines (one memory a line) or a JSON array")
+    return [value for _, value in entries], [where for where, _ in entries]
+
+
+def _store_batch(client: AnimaClient, items: list[str | dict[str, Any]]) -> AddBatchResult:
+    """All items, ``BATCH_SIZE`` a request; one result with indexes into ``items``."""
+    listed: list[dict[str, Any]] = []
+    meta: dict[str, Any] = {}
+    for start in range(0, len(items), BATCH_SIZE):
+        try:
+            part = client.add_batch(items[start : start + BATCH_SIZE])
+        except AnimaError:
+            if start:
+                print(f"anima: the first {start} items were sent before this error", file=sys.stderr)
+            raise
+        listed.extend({**item.model_dump(), "index": item.index + start} for item in part.items)
+        meta = part.meta.model_dump()
+    counts = {status: sum(entry["status"] == status for entry in listed) for status in ("created", "duplicate", "invalid")}
+    return AddBatchResult.model_validate({"items": listed, "counts": counts, "meta": meta})
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -74,6 +160,28 @@ def _parser() -> argparse.ArgumentParser:
     query.add_argument("--tag", action="append", dest="tags", metavar="TAG", help="must have this tag (repeatable)")
     query.add_argument("--mode", choices=["semantic", "hybrid"])
     query.add_argument("--conversation-id", help="record co-occurrence under this conversation")
+    query.add_argument(
+        "--metadata", action="append", type=_key_value, metavar="KEY=VALUE",
+        help="metadata must contain this (repeatable; VALUE is JSON when it parses: 3, true, \"3\")",
+    )
+    query.add_argument("--source", help="only memories from this source")
+    query.add_argument("--since", type=_since, metavar="WHEN", help=f"created since: {SINCE_HELP}")
+    query.add_argument(
+        "--recency-days", type=float, metavar="N",
+        help="favour recently used memories: weight halves every N days since the last access",
+    )
+
+    batch = commands.add_parser(
+        "store-batch", parents=[common], help="store many memories from JSON Lines or a JSON array ('-': stdin)"
+    )
+    batch.add_argument("file", help='a file of add bodies ({"content": …, "tags": […]}) or strings; - for stdin')
+    batch.add_argument("--source", help="source of the items that name none")
+
+    forget = commands.add_parser("forget", parents=[common], help="delete a memory (restorable; --purge: for good)")
+    forget.add_argument("memory_id", type=_memory_id, metavar="ID", help="the memory's id")
+    forget.add_argument(
+        "--purge", action="store_true", help="remove it for good, with every copy of its text (not restorable)"
+    )
 
     commands.add_parser("stats", parents=[common], help="φ statistics of the namespace")
     return parser
@@ -100,8 +208,25 @@ def _run(client: AnimaClient, args: argparse.Namespace) -> tuple[ApiModel, str]:
         result = client.query(
             args.text, limit=args.limit, threshold=args.threshold, tiers=args.tiers, category=args.category,
             tags=args.tags, mode=args.mode, conversation_id=args.conversation_id,
+            metadata=dict(args.metadata) if args.metadata else None, source=args.source,
+            created_after=args.since, recency_half_life_days=args.recency_days,
         )
         return result, formatting.query_text(result)
+    if args.command == "store-batch":
+        items, labels = args.batch
+        if args.source:
+            items = [
+                {"content": item, "source": args.source} if isinstance(item, str) else {"source": args.source, **item}
+                for item in items
+            ]
+        result = _store_batch(client, items)
+        return result, formatting.add_batch_text(result, labels=labels)
+    if args.command == "forget":
+        if args.purge:
+            result = client.memories.purge(args.memory_id)
+            return result, formatting.purged_text(result)
+        result = client.memories.delete(args.memory_id)
+        return result, formatting.deleted_text(result)
     result = client.stats()
     return result, formatting.stats_text(result)
 
@@ -115,8 +240,25 @@ def _error_text(error: AnimaError) -> str:
     return "\n".join(lines)
 
 
+def _read_batch_file(name: str) -> tuple[list[str | dict[str, Any]], list[str]]:
+    try:
+        text = sys.stdin.read() if name == "-" else Path(name).read_text(encoding="utf-8-sig")
+    except (OSError, UnicodeDecodeError) as error:
+        raise UsageError(f"cannot read {name}: {error}") from None
+    try:
+        return read_batch(text)
+    except UsageError as error:
+        raise UsageError(f"{'stdin' if name == '-' else name}: {error}") from None
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "store-batch":
+        try:
+            args.batch = _read_batch_file(args.file)
+        except UsageError as error:
+            print(f"anima: {error}", file=sys.stderr)
+            return EXIT_USAGE
     try:
         with AnimaClient(args.url, config.find_api_key()) as client:
             result, text = _run(client, args)
@@ -132,6 +274,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `anima query … | head`: the reader left, which is not an error
         # As the Python docs advise: point stdout at devnull so the exit-time flush is quiet.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    # store-batch: the valid items are stored, but say that some were not.
+    if isinstance(result, AddBatchResult) and result.counts.invalid:
+        return EXIT_ERROR
     return 0
 
 

@@ -14,7 +14,7 @@ import dataclasses
 import logging
 import time
 from collections.abc import Mapping, Sequence
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any, TypeVar
 from uuid import UUID
 
@@ -151,6 +151,13 @@ class AnimaClient(_BaseClient):
             _api.add(content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata)
         )
 
+    def add_batch(self, items: Sequence[str | Mapping[str, Any]]) -> m.AddBatchResult:
+        """Store 1–100 memories in one request: each item a content string or a mapping of
+        ``add``'s keywords (``content``, ``category``, ``tags``, ``source``, ``is_catalyst``,
+        ``metadata``). Every item's outcome comes back in order (``created``, ``duplicate``
+        or ``invalid`` with ``field`` and ``message``); an invalid item does not stop the others."""
+        return self._run(_api.add_batch(items))
+
     def query(
         self,
         query: str,
@@ -162,13 +169,26 @@ class AnimaClient(_BaseClient):
         category: str | None = None,
         tags: Sequence[str] | None = None,
         mode: str | None = None,
+        metadata: Mapping[str, Any] | None = None,
+        source: str | None = None,
+        created_after: datetime | date | str | None = None,
+        created_before: datetime | date | str | None = None,
+        last_accessed_after: datetime | date | str | None = None,
+        recency_half_life_days: float | None = None,
     ) -> m.QueryResult:
         """Find memories by meaning (``mode="hybrid"`` adds full-text matches). With a
-        ``conversation_id`` the hits' co-occurrence is recorded."""
+        ``conversation_id`` the hits' co-occurrence is recorded.
+
+        Filters: ``metadata`` (the memory's metadata contains this object), ``source``,
+        ``created_after`` (inclusive) / ``created_before`` (exclusive), ``last_accessed_after``
+        — datetimes, dates or ISO 8601 strings. ``recency_half_life_days`` multiplies each
+        weight by ``0.5 ** (days since last access / half-life)``."""
         return self._run(
             _api.query(
                 query, limit=limit, threshold=threshold, tiers=tiers, conversation_id=conversation_id,
-                category=category, tags=tags, mode=mode,
+                category=category, tags=tags, mode=mode, metadata=metadata, source=source,
+                created_after=created_after, created_before=created_before,
+                last_accessed_after=last_accessed_after, recency_half_life_days=recency_half_life_days,
             )
         )
 
@@ -228,6 +248,12 @@ class AnimaClient(_BaseClient):
             )
         )
 
+    def purge_namespace(self, *, confirm: str) -> m.NamespacePurge:
+        """Remove everything of the key's namespace (or ``namespace=``'s) for good — memories,
+        associations, reflections, handshakes and its API keys (this key too, when it belongs
+        to it). ``confirm`` must be that namespace's name. Needs an admin key."""
+        return self._run(_api.namespace_purge(confirm=confirm))
+
     def health(self) -> m.Health:
         """``GET /health`` (no key needed); a failing check is ``health.ok == False``, not an error."""
         return self._run(_api.health())
@@ -279,18 +305,25 @@ class Memories:
         source: str | None = UNSET,
         metadata: Mapping[str, Any] = UNSET,
         is_catalyst: bool = UNSET,
+        pinned: bool = UNSET,
     ) -> m.MemoryUpdate:
-        """Change the fields given (``category=None`` clears it); new content is re-embedded."""
+        """Change the fields given (``category=None`` clears it); new content is re-embedded.
+        ``pinned=True``: the memory opens every bootstrap and never decays."""
         return self._client._run(
             _api.memory_patch(
                 memory_id, content=content, category=category, tags=tags, source=source, metadata=metadata,
-                is_catalyst=is_catalyst,
+                is_catalyst=is_catalyst, pinned=pinned,
             )
         )
 
     def delete(self, memory_id: str | UUID) -> m.DeletedMemory:
         """Soft delete (``restore`` brings it back)."""
         return self._client._run(_api.memory_delete(memory_id))
+
+    def purge(self, memory_id: str | UUID) -> m.PurgedMemory:
+        """Remove the memory for good (not restorable): its row, embedding, associations, the
+        memories merged into it and every copy of its text (``result.counts``)."""
+        return self._client._run(_api.memory_purge(memory_id))
 
     def restore(self, memory_id: str | UUID) -> m.MemoryUpdate:
         return self._client._run(_api.memory_restore(memory_id))

@@ -6,6 +6,7 @@ from __future__ import annotations
 from anima_client import models as m
 
 TIER_HEADINGS = {
+    "pinned": "Pinned — always loaded first",
     "stable": "Stable — long-lived, most reinforced",
     "thread": "Thread — recurring, used across conversations",
     "active": "Active — recent",
@@ -28,6 +29,8 @@ def memory_line(memory: m.Memory, *, extra: str = "") -> str:
     labels.append(f"φ {memory.resonance_phi:.2f}")
     if memory.is_catalyst:
         labels.append("catalyst")
+    if memory.pinned:
+        labels.append("pinned")
     if extra:
         labels.append(extra)
     return f"- {memory.content}\n  [{memory.id} · {' · '.join(labels)}]"
@@ -46,7 +49,7 @@ def bootstrap_text(result: m.Bootstrap, *, conversation_id: str | None = None) -
         lines.append("")
         lines.append("No memories yet. Store what you learn that is worth keeping.")
         return "\n".join(lines)
-    for tier in ("stable", "thread", "active"):
+    for tier in ("pinned", "stable", "thread", "active"):
         memories = getattr(result.memories, tier)
         if not memories:
             continue
@@ -72,6 +75,32 @@ def add_text(result: m.AddResult) -> str:
         return f"Already remembered as {memory.id} (tier {memory.tier}, {plural(memory.access_count, 'access')}); reinforced."
     truncated = " (long: only its beginning was embedded)" if memory.embedding_truncated else ""
     return f"Remembered as {memory.id} (tier {memory.tier}){truncated}."
+
+
+def add_batch_text(result: m.AddBatchResult, *, labels: list[str] | None = None) -> str:
+    """The sums, then one line per invalid item (``labels[index]`` names where it came from)."""
+    counts = result.counts
+    lines = [
+        f"{len(result.items)} items: {counts.created} stored, {counts.duplicate} already remembered "
+        f"(reinforced), {counts.invalid} invalid."
+    ]
+    for item in result.invalid:
+        where = labels[item.index] if labels else f"item {item.index}"
+        lines.append(f"- {where}: {item.field}: {item.message}")
+    return "\n".join(lines)
+
+
+def deleted_text(result: m.DeletedMemory) -> str:
+    return f"Deleted {result.id} (soft: it can still be restored)."
+
+
+def purged_text(result: m.PurgedMemory) -> str:
+    counts = result.counts
+    return (
+        f"Purged {result.id} for good: {plural(counts.memories, 'memory')} removed, "
+        f"{counts.copies_scrubbed} copies of its text scrubbed, {counts.handshakes} handshakes and "
+        f"{counts.task_records} task records removed."
+    )
 
 
 def tier_change_text(result: m.TierChange) -> str:

@@ -1,10 +1,10 @@
 """``anima-mcp``: Anima as an MCP server, so that an assistant uses its memory on its own.
 
-Six tools — ``bootstrap``, ``remember``, ``recall``, ``promote``, ``reflect``,
-``handshake`` — each one call of the Anima API through ``AsyncAnimaClient``. Their
-descriptions tell the model when to call them (bootstrap at the start of every
+Seven tools — ``bootstrap``, ``remember``, ``recall``, ``promote``, ``forget``,
+``reflect``, ``handshake`` — each one call of the Anima API through ``AsyncAnimaClient``.
+Their descriptions tell the model when to call them (bootstrap at the start of every
 conversation, recall before answering from past context, remember what is worth keeping,
-reflect at the end).
+forget only when the user asks, reflect at the end).
 
 The server keeps one open *conversation* per MCP session (per process on stdio, per
 ``Mcp-Session-Id`` on streamable HTTP): its id — generated, or given with
@@ -30,7 +30,8 @@ import sys
 import time
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
+from uuid import UUID
 
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
@@ -40,6 +41,7 @@ from pydantic import Field
 from anima_client import config, formatting
 from anima_client.async_client import AsyncAnimaClient
 from anima_client.conversations import CLIENT_NAME, Conversations
+from anima_client.dates import parse_since
 from anima_client.errors import AnimaConnectionError, AnimaError, Forbidden, NotFound, Unauthorized, ValidationError
 
 logger = logging.getLogger("anima_client.mcp")
@@ -63,6 +65,7 @@ people, projects, past decisions, "as before"), call `recall`.
 about the user, their people, projects or environment), call `remember` with one \
 self-contained sentence. Don't store secrets or small talk.
 - When a memory proves lasting and important, `promote` it to `stable`.
+- Call `forget` only when the user asks you to forget something; never on your own.
 - Near the end of a conversation, call `reflect`.
 Use memory quietly: don't recite it unless asked."""
 
@@ -70,8 +73,9 @@ BOOTSTRAP_DESCRIPTION = """\
 Load your long-term memory of this user and their work. Call this FIRST, at the start of \
 every conversation, before you answer the first message — even when the message seems \
 unrelated, what you remember can change the right answer. Returns the memories that \
-matter most, grouped by tier (stable: long-lived facts and preferences; thread: \
-recurring topics; active: recent), each with its id, and how many memories are stored. \
+matter most — pinned ones first (what the user wants always known), then by tier \
+(stable: long-lived facts and preferences; thread: recurring topics; active: recent) — \
+each with its id, and how many memories are stored. \
 Treat them as things you already know; don't recite them unprompted. Call it once per \
 conversation (a second call starts a new conversation); afterwards use `recall` to look \
 for anything specific."""
@@ -96,7 +100,10 @@ database does the staging server run?"). Each result shows its id, tier, φ (how
 has mattered) and similarity (0–1; above about 0.5 is a strong match). Recalled \
 memories are reinforced and memories recalled together become associated, so recall \
 what you actually need. Use mode "hybrid" to also match exact words (names, error \
-codes, identifiers)."""
+codes, identifiers). Narrow the search when the question does: category, tags, metadata \
+(e.g. {"project": "apollo"}) or since (only memories stored after a date, or within an \
+age such as "7d"). For "lately" or "what were we just doing", set \
+recency_half_life_days (e.g. 7) to favour memories used recently."""
 
 PROMOTE_DESCRIPTION = """\
 Move a memory to another tier when its importance has clearly changed: to "stable" when \
@@ -105,6 +112,16 @@ user says matters), to "thread" when it keeps coming up, back to "active" when i
 longer central. Memories also climb tiers on their own as they are recalled, so use \
 this for clear signals, not routinely. Needs the memory id shown by bootstrap or \
 recall."""
+
+FORGET_DESCRIPTION = """\
+Delete a memory. Use it ONLY when the user explicitly asks you to forget something \
+("forget that", "don't remember my address", "delete what you know about X") — never \
+on your own initiative, to tidy up, or because a fact changed (then `remember` the \
+corrected fact instead). Needs the memory's id: `recall` first to find it, and forget \
+each memory the user meant. By default the deletion is soft: the memory stops coming \
+up, but it can still be restored (API or admin). Set purge=true only when the user asks for \
+it to be erased permanently or for good: it is then removed with every copy of its text \
+and cannot be restored. Tell the user what you forgot."""
 
 REFLECT_DESCRIPTION = """\
 Close the conversation by recording how well memory served it. Call it once near the \
@@ -160,7 +177,7 @@ def build_server(
     conversation_id: str | None = None,
     timeout: float = 30.0,
 ) -> MCPServer:
-    """The MCP server with its six tools; each MCP run opens one ``AsyncAnimaClient``."""
+    """The MCP server with its seven tools; each MCP run opens one ``AsyncAnimaClient``."""
     url = config.base_url(base_url)
     key = config.find_api_key(api_key)
     if not key:
@@ -259,12 +276,36 @@ def build_server(
         threshold: Annotated[
             float | None, Field(ge=0, le=1, description="Lowest similarity (service default 0.3).")
         ] = None,
+        metadata: Annotated[
+            dict[str, Any] | None,
+            Field(description='Only memories whose metadata contains these keys and values, e.g. {"project": "apollo"}.'),
+        ] = None,
+        since: Annotated[
+            str | None,
+            Field(
+                max_length=40,
+                description='Only memories stored since: a date ("2026-01-31"), a datetime, or an age ("12h", "7d", "2w").',
+            ),
+        ] = None,
+        recency_half_life_days: Annotated[
+            float | None,
+            Field(
+                ge=0.001, le=36500,
+                description="Favour recently used memories: a result's weight halves every this many days since "
+                "its last use (7 for 'lately'). Leave out for none.",
+            ),
+        ] = None,
     ) -> str:
         conversation = conversations.current(session_key(ctx))
         try:
+            created_after = parse_since(since) if since is not None else None
+        except ValueError as error:
+            raise ToolError(f"Invalid arguments (since: {error}).") from error
+        try:
             result = await anima(ctx).query(
                 query, limit=limit, mode=mode, tiers=tiers, category=category, tags=tags, threshold=threshold,
-                conversation_id=conversation.id,
+                conversation_id=conversation.id, metadata=metadata, created_after=created_after,
+                recency_half_life_days=recency_half_life_days,
             )
         except AnimaError as error:
             raise tool_error(error, url) from error
@@ -293,6 +334,31 @@ def build_server(
         if result.promotion is not None:
             conversation.memories_promoted += 1
         return formatting.tier_change_text(result)
+
+    @server.tool(
+        description=FORGET_DESCRIPTION,
+        annotations=ToolAnnotations(title="Forget", read_only_hint=False, destructive_hint=True),
+        structured_output=False,
+    )
+    async def forget(
+        ctx: Context,
+        memory_id: Annotated[str, Field(description="The memory's id (a UUID) from bootstrap or recall.")],
+        purge: Annotated[
+            bool,
+            Field(description="True only when the user asks to erase it permanently: not restorable."),
+        ] = False,
+    ) -> str:
+        try:
+            memory_id = str(UUID(memory_id.strip()))
+        except ValueError as error:
+            raise ToolError("That is not a memory id; use an id shown by bootstrap or recall.") from error
+        client = anima(ctx)
+        try:
+            if purge:
+                return formatting.purged_text(await client.memories.purge(memory_id))
+            return formatting.deleted_text(await client.memories.delete(memory_id))
+        except AnimaError as error:
+            raise tool_error(error, url) from error
 
     @server.tool(
         description=REFLECT_DESCRIPTION,

@@ -85,6 +85,43 @@ class AddResult(ApiModel):
     meta: ResponseMeta = Field(default_factory=ResponseMeta)
 
 
+BatchStatus = Literal["created", "duplicate", "invalid"]
+
+
+class BatchItemResult(ApiModel):
+    """One item of an add-batch, in request order: ``field``/``message`` say why an invalid one was refused."""
+
+    index: int
+    #: ``created``, ``duplicate`` or ``invalid`` (see ``BatchStatus``).
+    status: str
+    memory_id: UUID | None = None
+    field: str | None = None
+    message: str | None = None
+
+
+class BatchCounts(ApiModel):
+    created: int = 0
+    duplicate: int = 0
+    invalid: int = 0
+
+
+class AddBatchResult(ApiModel):
+    """``POST /memories/add-batch``: every item's outcome in request order, and the sums."""
+
+    items: list[BatchItemResult]
+    counts: BatchCounts
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+    @property
+    def memory_ids(self) -> list[UUID | None]:
+        """The memory of each item, in request order (None for an invalid item)."""
+        return [item.memory_id for item in self.items]
+
+    @property
+    def invalid(self) -> list[BatchItemResult]:
+        return [item for item in self.items if item.status == "invalid"]
+
+
 class QueryResult(ApiModel):
     memories: list[QueryHit]
     count: int
@@ -100,6 +137,8 @@ class TierDistribution(ApiModel):
 
 
 class BootstrapMemories(ApiModel):
+    #: Pinned memories open every bootstrap, before the tiers (and are not repeated there).
+    pinned: list[Memory] = Field(default_factory=list)
     active: list[Memory] = Field(default_factory=list)
     thread: list[Memory] = Field(default_factory=list)
     stable: list[Memory] = Field(default_factory=list)
@@ -111,9 +150,14 @@ class Bootstrap(ApiModel):
     meta: ResponseMeta = Field(default_factory=ResponseMeta)
 
     @property
+    def pinned(self) -> list[Memory]:
+        """The pinned memories, highest φ first (also ``memories.pinned``)."""
+        return self.memories.pinned
+
+    @property
     def all(self) -> list[Memory]:
-        """Every loaded memory, stable first (the order the budget fills)."""
-        return [*self.memories.stable, *self.memories.thread, *self.memories.active]
+        """Every loaded memory, pinned first, then stable (the order the budget fills)."""
+        return [*self.memories.pinned, *self.memories.stable, *self.memories.thread, *self.memories.active]
 
 
 class TierPromotion(ApiModel):
@@ -280,6 +324,41 @@ class DeletedMemory(ApiModel):
     id: UUID
     deleted_at: datetime
     message: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class PurgeCounts(ApiModel):
+    """What a purge removed: memories, copies of their text scrubbed from other rows,
+    handshakes quoting them, task records and admin log entries naming them."""
+
+    memories: int = 0
+    copies_scrubbed: int = 0
+    handshakes: int = 0
+    task_records: int = 0
+    admin_log_entries: int = 0
+
+
+class PurgedMemory(ApiModel):
+    """``DELETE /memories/{id}/?purge=true``: the memory is gone for good (not restorable)."""
+
+    id: UUID
+    purged: bool = True
+    counts: PurgeCounts
+    message: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class NamespacePurgeCounts(PurgeCounts):
+    reflections: int = 0
+    conversation_reflections: int = 0
+    api_keys: int = 0
+
+
+class NamespacePurge(ApiModel):
+    """``POST /namespaces/purge``: everything of the namespace removed, its API keys too."""
+
+    namespace: str
+    counts: NamespacePurgeCounts
     meta: ResponseMeta = Field(default_factory=ResponseMeta)
 
 

@@ -2,10 +2,13 @@
 
 import io
 import json
+from datetime import timedelta
 
 import pytest
+from django.utils import timezone
 
-from anima_client.cli import EXIT_ERROR, EXIT_UNREACHABLE, main
+from anima_client.cli import EXIT_ERROR, EXIT_UNREACHABLE, EXIT_USAGE, main
+from memories.models import Memory
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -110,3 +113,121 @@ def test_the_checkouts_key_file_is_found_from_any_directory(monkeypatch, tmp_pat
     assert main(["stats", "--url", anima_url, "--json"]) == 0
 
     assert json.loads(capsys.readouterr().out)["totalMemories"] == 0
+
+
+# --- store-batch, query filters, forget, pinned ------------------------------------------------
+
+
+def test_store_batch_reads_json_lines_and_names_the_invalid_lines(cli_env, capsys, tmp_path, anima):
+    anima.add("Batch file: the gate code changed.")
+    batch = tmp_path / "notes.jsonl"
+    batch.write_text(
+        '"Batch file: the plumber comes on Monday."\n'
+        '{"content": "Batch file: Dana prefers window seats.", "tags": ["dana"], "isCatalyst": true}\n'
+        "\n"
+        '{"content": "Batch file: the gate code changed."}\n'
+        '{"content": ""}\n'
+    )
+
+    code = main(["store-batch", str(batch), "--source", "import"])
+
+    out = capsys.readouterr().out
+    assert code == EXIT_ERROR  # the valid items are stored; the exit status says not all were
+    assert "4 items: 2 stored, 1 already remembered (reinforced), 1 invalid." in out
+    assert "- line 5: content: " in out
+    seats = Memory.objects.get(content="Batch file: Dana prefers window seats.")
+    assert (seats.source, seats.tags, seats.is_catalyst) == ("import", ["dana"], True)
+    assert Memory.objects.get(content="Batch file: the plumber comes on Monday.").source == "import"
+
+
+def test_store_batch_reads_a_json_array_from_stdin_in_chunks(cli_env, capsys, monkeypatch):
+    monkeypatch.setattr("anima_client.cli.BATCH_SIZE", 2)
+    items = [f"Chunked batch note number {n}." for n in range(4)] + ["Chunked batch note number 0."]
+    monkeypatch.setattr("sys.stdin", io.StringIO(json.dumps(items)))
+
+    assert main(["store-batch", "-", "--json"]) == 0
+
+    shown = json.loads(capsys.readouterr().out)
+    assert [item["index"] for item in shown["items"]] == [0, 1, 2, 3, 4]
+    assert [item["status"] for item in shown["items"]] == ["created"] * 4 + ["duplicate"]
+    assert shown["items"][4]["memoryId"] == shown["items"][0]["memoryId"]
+    assert shown["counts"] == {"created": 4, "duplicate": 1, "invalid": 0}
+    assert Memory.objects.count() == 4
+
+
+@pytest.mark.parametrize(
+    "text, message",
+    [("", "no items"), ('"fine"\n{"content": \n', "line 2: not JSON"), ("[1]", "item [0]: expected a JSON object")],
+)
+def test_store_batch_with_an_unreadable_file_exits_2_and_sends_nothing(cli_env, capsys, tmp_path, text, message):
+    batch = tmp_path / "bad.jsonl"
+    batch.write_text(text)
+
+    assert main(["store-batch", str(batch)]) == EXIT_USAGE
+
+    assert message in capsys.readouterr().err
+    assert not Memory.objects.exists()
+
+
+def test_store_batch_of_a_missing_file_exits_2(cli_env, capsys, tmp_path):
+    assert main(["store-batch", str(tmp_path / "missing.jsonl")]) == EXIT_USAGE
+
+    assert "cannot read" in capsys.readouterr().err
+
+
+def test_query_takes_metadata_since_and_recency(cli_env, capsys, anima):
+    fresh = anima.add("Apollo release notes go in the wiki.", metadata={"project": "apollo", "floor": 3}).memory
+    old = anima.add("Apollo rollbacks need two approvals.", metadata={"project": "apollo", "floor": 3}).memory
+    anima.add("Zeus releases need a change ticket.", metadata={"project": "zeus", "floor": "3"})
+    Memory.objects.filter(pk=old.id).update(created_at=timezone.now() - timedelta(days=30))
+
+    recent = main(["query", "release rules", "--threshold", "0", "--metadata", "project=apollo", "--since", "7d", "--json"])
+    recent_out = json.loads(capsys.readouterr().out)
+    by_floor = main(["query", "release rules", "--threshold", "0", "--metadata", "floor=3", "--recency-days", "7"])
+    by_floor_out = capsys.readouterr().out
+
+    assert (recent, by_floor) == (0, 0)
+    assert [m["id"] for m in recent_out["memories"]] == [str(fresh.id)]
+    assert "Apollo release notes" in by_floor_out and "Apollo rollbacks" in by_floor_out
+    assert "Zeus" not in by_floor_out  # its floor is the string "3"
+
+
+@pytest.mark.parametrize(
+    "argv", [["query", "x", "--since", "last week"], ["query", "x", "--metadata", "no-equals"], ["forget", "not-an-id"]]
+)
+def test_bad_filter_or_id_is_a_usage_error(cli_env, capsys, argv):
+    with pytest.raises(SystemExit) as caught:
+        main(argv)
+
+    assert caught.value.code == 2
+
+
+def test_forget_soft_deletes_and_purge_removes_for_good(cli_env, capsys, anima):
+    soft = anima.add("Forget me softly.").memory
+    hard = anima.add("Forget me for good.").memory
+
+    assert main(["forget", str(soft.id)]) == 0
+    soft_out = capsys.readouterr().out
+    assert main(["forget", str(hard.id), "--purge", "--json"]) == 0
+    hard_out = json.loads(capsys.readouterr().out)
+
+    assert soft_out.startswith(f"Deleted {soft.id}") and "restored" in soft_out
+    assert Memory.objects.get(pk=soft.id).deleted_at is not None
+    assert (hard_out["id"], hard_out["purged"], hard_out["counts"]["memories"]) == (str(hard.id), True, 1)
+    assert not Memory.objects.filter(pk=hard.id).exists()
+    assert main(["forget", str(hard.id)]) == EXIT_ERROR
+    assert "MEMORY_NOT_FOUND" in capsys.readouterr().err
+
+
+def test_bootstrap_text_shows_pinned_memories_first(cli_env, capsys, anima):
+    stable = anima.add("A stable fact next to a pinned one.").memory
+    pinned = anima.add("Always remember: Dana is vegetarian.").memory
+    anima.update_tier(stable.id, "stable")
+    anima.memories.patch(pinned.id, pinned=True)
+
+    assert main(["bootstrap"]) == 0
+
+    out = capsys.readouterr().out
+    assert out.index("## Pinned") < out.index("Always remember: Dana is vegetarian.") < out.index("## Stable")
+    assert "· pinned]" in out
+    assert "2 memories loaded" in out

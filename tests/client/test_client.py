@@ -1,13 +1,16 @@
 """``AnimaClient`` against a live Anima: every method, its request and its typed result."""
 
 import asyncio
+from datetime import datetime, timedelta, timezone as dt_timezone
 from uuid import UUID
 
 import pytest
+from django.utils import timezone
 
-from anima_client import AnimaClient, AsyncAnimaClient
+from anima_client import AnimaClient, AsyncAnimaClient, Forbidden, NotFound, Unauthorized, ValidationError
 from anima_client.models import QueryHit
-from memories.models import MemoryAssociation, TierPromotion
+from memories.models import Memory, MemoryAssociation, TierPromotion
+from tests.client.conftest import FAST_RETRY
 from meta.models import ConversationReflection, MetaReflection
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -290,3 +293,179 @@ def test_async_client_has_the_same_methods(anima_url, write_key):
     assert got.category == "drinks"
     assert handshake.prompt_text
     assert stats.total_memories == 1
+
+
+# --- batch add, query filters, recency, pinned memories, purge --------------------------------
+
+
+def test_add_batch_reports_each_item_in_order(anima):
+    stored = anima.add("Already here: the cat is called Miso.").memory
+
+    result = anima.add_batch(
+        [
+            "Batch: the boiler was serviced in March.",
+            {"content": "Batch: Dana runs on Tuesdays.", "tags": ("dana",), "is_catalyst": True, "metadata": {"k": 1}},
+            "Already here: the cat is called Miso.",
+            {"content": "   "},
+            "Batch: the boiler was serviced in March.",
+        ]
+    )
+
+    assert [(item.index, item.status) for item in result.items] == [
+        (0, "created"), (1, "created"), (2, "duplicate"), (3, "invalid"), (4, "duplicate"),
+    ]
+    ids = result.memory_ids
+    assert ids[2] == stored.id
+    assert ids[3] is None and ids[4] == ids[0]
+    assert (result.items[3].field, bool(result.items[3].message)) == ("content", True)
+    assert [item.index for item in result.invalid] == [3]
+    assert (result.counts.created, result.counts.duplicate, result.counts.invalid) == (2, 2, 1)
+    assert result.meta.embedding_provider == "local"
+    tagged = anima.memories.get(ids[1])
+    assert (tagged.tags, tagged.is_catalyst, tagged.metadata) == (["dana"], True, {"k": 1})
+    assert anima.memories.get(stored.id).access_count == 1
+
+
+def test_add_batch_of_nothing_is_a_validation_error(anima):
+    with pytest.raises(ValidationError) as caught:
+        anima.add_batch([])
+    with pytest.raises(TypeError):
+        anima.add_batch("one string is not a batch")
+
+    assert "items" in caught.value.fields
+
+
+@pytest.fixture
+def deploys(anima):
+    """Three deploy notes: apollo (new), zeus (new) and apollo created and last used 30 days ago."""
+    apollo = anima.add("The Apollo release ships on Fridays.", source="notes", metadata={"project": "apollo"}).memory
+    zeus = anima.add("Zeus deployments need a change ticket.", source="chat", metadata={"project": "zeus"}).memory
+    old = anima.add(
+        "Apollo rollbacks need two approvals.", source="chat", metadata={"project": "apollo", "team": "ops"}
+    ).memory
+    month_ago = timezone.now() - timedelta(days=30)
+    Memory.objects.filter(pk=old.id).update(created_at=month_ago, last_accessed=month_ago)
+    return apollo.id, zeus.id, old.id
+
+
+def test_query_filters_by_metadata_source_and_times(anima, deploys):
+    apollo, zeus, old = deploys
+    yesterday = timezone.now() - timedelta(days=1)
+
+    def found(**filters) -> set:
+        return {hit.id for hit in anima.query("deployment rules", threshold=0, **filters).memories}
+
+    # first: the other queries count accesses, which move lastAccessed
+    assert found(last_accessed_after=yesterday.isoformat()) == {apollo, zeus}
+    assert found(metadata={"project": "apollo"}) == {apollo, old}
+    assert found(metadata={"project": "apollo", "team": "ops"}) == {old}
+    assert found(source="chat") == {zeus, old}
+    assert found(created_after=yesterday) == {apollo, zeus}
+    assert found(created_before=yesterday.date()) == {old}
+    assert found(created_after="2000-01-01", created_before=yesterday.isoformat(), source="chat") == {old}
+
+
+def test_query_recency_half_life_weighs_by_last_access(anima, deploys):
+    apollo, _, old = deploys
+    Memory.objects.filter(pk=old).update(last_accessed=timezone.now() - timedelta(days=14))
+
+    hits = {hit.id: hit for hit in anima.query("Apollo", threshold=0, recency_half_life_days=7).memories}
+
+    # weight = (0.7 × similarity + 0.3 × φ/5) × 0.5 ** (days / half-life); φ was 0
+    assert hits[old].structural_weight == pytest.approx(0.7 * hits[old].similarity * 0.25, rel=0.01)
+    assert hits[apollo].structural_weight == pytest.approx(0.7 * hits[apollo].similarity, rel=0.01)
+
+
+def test_query_with_a_bad_filter_is_a_validation_error(anima):
+    with pytest.raises(ValidationError) as caught:
+        anima.query("x", recency_half_life_days=0, created_after="not a date")
+
+    assert set(caught.value.fields) == {"recencyHalfLifeDays", "createdAfter"}
+
+
+def test_patch_pins_a_memory_and_bootstrap_loads_it_first(anima):
+    ids = [anima.add(f"Bootstrap pin candidate {n}.").memory.id for n in range(3)]
+    anima.update_tier(ids[0], "stable")
+
+    pinned = anima.memories.patch(ids[2], pinned=True)
+    result = anima.bootstrap(limit=10)
+
+    assert pinned.memory.pinned is True
+    assert [m.id for m in result.pinned] == [ids[2]]
+    assert result.memories.pinned == result.pinned
+    assert [m.id for m in result.memories.stable] == [ids[0]]
+    assert [m.id for m in result.memories.active] == [ids[1]]
+    assert [m.id for m in result.all] == [ids[2], ids[0], ids[1]]
+    assert result.to_api()["memories"]["pinned"][0]["pinned"] is True
+    assert anima.memories.patch(ids[2], pinned=False).memory.pinned is False
+    assert anima.bootstrap().pinned == []
+
+
+def test_purge_removes_a_memory_for_good(anima):
+    kept = anima.add("The spare key is under the blue pot.").memory
+    doomed = anima.add("The alarm code is written in the red notebook.").memory
+
+    result = anima.memories.purge(doomed.id)
+
+    assert (result.id, result.purged) == (doomed.id, True)
+    assert result.counts.memories == 1
+    assert result.counts.copies_scrubbed >= 0 and result.counts.task_records >= 0
+    assert result.message
+    assert not Memory.objects.filter(pk=doomed.id).exists()
+    with pytest.raises(NotFound):
+        anima.memories.get(doomed.id)
+    with pytest.raises(NotFound):
+        anima.memories.restore(doomed.id)
+    with pytest.raises(NotFound):
+        anima.memories.purge(doomed.id)
+    assert anima.memories.get(kept.id).content == kept.content
+
+
+def test_purge_namespace_needs_the_name_then_removes_everything(anima_url, api_key_for, write_key):
+    admin_key = api_key_for("admin", namespace="scratch")
+    with AnimaClient(anima_url, admin_key, retry=FAST_RETRY) as scratch:
+        scratch.add("A scratch memory.")
+        scratch.conversation_end("conv-scratch", {"memories_loaded": 1})
+        with pytest.raises(ValidationError) as caught:
+            scratch.purge_namespace(confirm="default")
+        assert Memory.objects.filter(namespace="scratch").count() == 1
+
+        result = scratch.purge_namespace(confirm="scratch")
+
+        assert "confirm" in caught.value.fields
+        assert result.namespace == "scratch"
+        assert (result.counts.memories, result.counts.reflections, result.counts.api_keys) == (1, 1, 1)
+        assert not Memory.objects.filter(namespace="scratch").exists()
+        with pytest.raises(Unauthorized):  # its key went with the namespace
+            scratch.stats()
+    with AnimaClient(anima_url, write_key) as other:
+        with pytest.raises(Forbidden):  # a write key may not purge
+            other.purge_namespace(confirm="default")
+
+
+def test_async_client_has_the_new_methods(anima_url, api_key_for):
+    key = api_key_for("admin", namespace="async-new")
+    hour_ago = datetime.now(dt_timezone.utc) - timedelta(hours=1)
+
+    async def session():
+        async with AsyncAnimaClient(anima_url, key) as client:
+            batch = await client.add_batch(
+                ["Async batch: Dana likes oolong.", {"content": "Async batch: Sam likes rooibos.", "metadata": {"who": "sam"}}]
+            )
+            found = await client.query(
+                "tea", threshold=0, metadata={"who": "sam"}, recency_half_life_days=30, created_after=hour_ago
+            )
+            pinned = await client.memories.patch(batch.memory_ids[0], pinned=True)
+            boot = await client.bootstrap()
+            purged = await client.memories.purge(batch.memory_ids[1])
+            wiped = await client.purge_namespace(confirm="async-new")
+            return batch, found, pinned, boot, purged, wiped
+
+    batch, found, pinned, boot, purged, wiped = asyncio.run(session())
+
+    assert batch.counts.created == 2
+    assert [hit.id for hit in found.memories] == [batch.memory_ids[1]]
+    assert pinned.memory.pinned is True
+    assert [m.id for m in boot.pinned] == [batch.memory_ids[0]]
+    assert purged.counts.memories == 1
+    assert (wiped.namespace, wiped.counts.memories) == ("async-new", 1)

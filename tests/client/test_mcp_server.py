@@ -4,23 +4,25 @@ HTTP, and in-process; every tool against a live Anima."""
 
 import asyncio
 import socket
+from datetime import timedelta
 import subprocess
 import sys
 import time
 from pathlib import Path
 
 import pytest
+from django.utils import timezone
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
 from anima_client.conversations import RELEVANT_SIMILARITY
 from anima_client.mcp_server import build_server
-from memories.models import MemoryAssociation
+from memories.models import Memory, MemoryAssociation
 from meta.models import ConversationReflection, MetaReflection
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = {"bootstrap", "remember", "recall", "promote", "reflect", "handshake"}
+TOOLS = {"bootstrap", "remember", "recall", "promote", "forget", "reflect", "handshake"}
 
 
 def text_of(result) -> str:
@@ -66,6 +68,13 @@ def test_stdio_server_lists_its_tools_and_answers_each(anima_url, write_key, dan
     assert {tool.name for tool in tools} == TOOLS
     descriptions = {tool.name: tool.description for tool in tools}
     assert "start of every conversation" in descriptions["bootstrap"]
+    assert "ONLY when the user explicitly asks you to forget" in descriptions["forget"]
+    assert "forget" in init.instructions and "never on your own" in init.instructions
+    forget_tool = next(tool for tool in tools if tool.name == "forget")
+    assert forget_tool.annotations.destructive_hint is True
+    assert forget_tool.input_schema["properties"]["purge"]["default"] is False
+    recall_arguments = next(tool for tool in tools if tool.name == "recall").input_schema["properties"]
+    assert {"category", "tags", "metadata", "since", "recency_half_life_days"} <= set(recall_arguments)
     text = {name: text_of(result) for name, result in calls.items()}
     assert "Dana is allergic to peanuts." in text["bootstrap"]
     assert "Dana cannot eat almonds either." in text["bootstrap"]
@@ -214,3 +223,76 @@ def test_bootstrap_of_an_empty_memory_says_so(anima_url, write_key):
     (result,) = call(server, ("bootstrap", {}))
 
     assert "No memories yet" in text_of(result)
+
+
+@pytest.fixture
+def allergies(anima):
+    """Three allergies: Dana's peanuts (new), Dana's almonds (stored 30 days ago), Sam's shellfish."""
+    peanuts = anima.add(
+        "Dana is allergic to peanuts.", category="health", tags=["dana"], metadata={"person": "dana"}
+    ).memory.id
+    almonds = anima.add(
+        "Dana cannot eat almonds either.", category="health", tags=["dana"], metadata={"person": "dana"}
+    ).memory.id
+    shellfish = anima.add(
+        "Sam is allergic to shellfish.", category="health", tags=["sam"], metadata={"person": "sam"}
+    ).memory.id
+    Memory.objects.filter(pk=almonds).update(created_at=timezone.now() - timedelta(days=30))
+    return peanuts, almonds, shellfish
+
+
+def test_recall_narrows_by_category_tags_metadata_and_since(anima_url, write_key, allergies):
+    server = build_server(base_url=anima_url, api_key=write_key)
+    base = {"query": "food allergies", "threshold": 0}
+
+    by_metadata, by_since, by_tags, with_recency, bad_since = call(
+        server,
+        ("recall", {**base, "metadata": {"person": "dana"}}),
+        ("recall", {**base, "since": "7d"}),
+        ("recall", {**base, "category": "health", "tags": ["sam"]}),
+        ("recall", {**base, "since": "2000-01-01", "recency_half_life_days": 7}),
+        ("recall", {**base, "since": "last spring"}),
+    )
+
+    assert "peanuts" in text_of(by_metadata) and "almonds" in text_of(by_metadata)
+    assert "shellfish" not in text_of(by_metadata)
+    assert "peanuts" in text_of(by_since) and "shellfish" in text_of(by_since)
+    assert "almonds" not in text_of(by_since)
+    assert "shellfish" in text_of(by_tags) and "Dana" not in text_of(by_tags)
+    assert text_of(with_recency).startswith("3 memories for 'food allergies'")
+    assert bad_since.is_error
+    assert "since" in bad_since.content[0].text
+
+
+def test_forget_soft_deletes_by_default_and_purges_only_when_asked(anima_url, write_key, allergies):
+    peanuts, almonds, _ = allergies
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    soft, hard, again, not_an_id, recalled = call(
+        server,
+        ("forget", {"memory_id": str(peanuts)}),
+        ("forget", {"memory_id": f" {almonds} ", "purge": True}),
+        ("forget", {"memory_id": str(peanuts)}),
+        ("forget", {"memory_id": "peanuts"}),
+        ("recall", {"query": "What is Dana allergic to?", "threshold": 0}),
+    )
+
+    assert text_of(soft).startswith(f"Deleted {peanuts}") and "restored" in text_of(soft)
+    assert Memory.objects.get(pk=peanuts).deleted_at is not None
+    assert text_of(hard).startswith(f"Purged {almonds} for good")
+    assert not Memory.objects.filter(pk=almonds).exists()
+    assert again.is_error and "No memory has that id" in again.content[0].text
+    assert not_an_id.is_error and "not a memory id" in not_an_id.content[0].text
+    assert "peanuts" not in text_of(recalled) and "almonds" not in text_of(recalled)
+
+
+def test_bootstrap_shows_pinned_memories_first(anima_url, write_key, anima, allergies):
+    _, _, shellfish = allergies
+    anima.memories.patch(shellfish, pinned=True)
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    (result,) = call(server, ("bootstrap", {}))
+
+    text = text_of(result)
+    assert text.index("## Pinned") < text.index("Sam is allergic to shellfish.") < text.index("## Active")
+    assert text.count("Sam is allergic to shellfish.") == 1
