@@ -199,6 +199,7 @@ ANIMA_OPENAI_BASE_URL = env_str("ANIMA_OPENAI_BASE_URL", "https://api.openai.com
 ANIMA_OPENAI_API_KEY = env_str("ANIMA_OPENAI_API_KEY", "")
 ANIMA_OPENAI_TIMEOUT = env_float("ANIMA_OPENAI_TIMEOUT", 10.0, minimum=0.1)
 ANIMA_OPENAI_RETRIES = env_int("ANIMA_OPENAI_RETRIES", 2, minimum=0)
+ANIMA_OPENAI_MAX_INPUT_CHARS = env_int("ANIMA_OPENAI_MAX_INPUT_CHARS", 24_000, minimum=100)
 # OpenAI's text-embedding-3 models shorten their vectors on request; others may not accept it.
 ANIMA_OPENAI_SEND_DIMENSIONS = env_bool(
     "ANIMA_OPENAI_SEND_DIMENSIONS", (ANIMA_EMBEDDING_MODEL or "").startswith("text-embedding-3")

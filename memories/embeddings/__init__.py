@@ -41,6 +41,7 @@ def build_provider() -> EmbeddingProvider:
             timeout=settings.ANIMA_OPENAI_TIMEOUT,
             retries=settings.ANIMA_OPENAI_RETRIES,
             send_dimensions=settings.ANIMA_OPENAI_SEND_DIMENSIONS,
+            max_input_chars=settings.ANIMA_OPENAI_MAX_INPUT_CHARS,
         )
     from memories.embeddings.local import LocalProvider
 
@@ -76,8 +77,9 @@ class EmbeddedTexts:
     model_id: str
 
 
-def cache_key(model_id: str, text: str) -> str:
-    digest = hashlib.sha256(model_id.encode() + b"\x00" + text.encode()).hexdigest()
+def cache_key(model_id: str, text: str, dimensions: int) -> str:
+    """SHA-256 of (model id, dimension, text): a model served at another dimension is another space."""
+    digest = hashlib.sha256(f"{model_id}\x00{dimensions}\x00".encode() + text.encode()).hexdigest()
     return f"anima:embedding:{digest}"
 
 
@@ -110,7 +112,7 @@ def embed_texts(texts: list[str]) -> EmbeddedTexts:
     """Vectors for ``texts`` in order: cached ones from the cache, the rest in one batch."""
     provider = get_provider()
     cache = caches[CACHE_ALIAS]
-    keys = [cache_key(provider.model_id, text) for text in texts]
+    keys = [cache_key(provider.model_id, text, provider.dimensions) for text in texts]
     cached = cache.get_many(keys)
     results: list[Embedding | None] = [
         _decode(cached[key]) if key in cached else None for key in keys
@@ -125,7 +127,9 @@ def embed_texts(texts: list[str]) -> EmbeddedTexts:
         with metrics.EMBEDDING_SECONDS.labels(provider=provider.name).time():
             vectors = provider.embed_many(distinct)
         fresh = dict(zip(distinct, vectors))
-        cache.set_many({cache_key(provider.model_id, text): _encode(emb) for text, emb in fresh.items()})
+        cache.set_many(
+            {cache_key(provider.model_id, text, provider.dimensions): _encode(emb) for text, emb in fresh.items()}
+        )
         for index in missing:
             results[index] = fresh[texts[index]]
     return EmbeddedTexts(

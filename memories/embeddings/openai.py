@@ -1,8 +1,10 @@
 """An OpenAI-compatible ``/v1/embeddings`` provider (OpenAI, Ollama, vLLM, TEI, LM Studio).
 
 Timeout per attempt, ``retries`` more attempts with exponential backoff on connection
-errors, timeouts, 429 and 5xx; anything else fails at once. Texts are sent whole: a
-server that cuts long input does not say so, so ``truncated`` is always false here.
+errors, timeouts, 429 and 5xx; anything else fails at once. Texts longer than
+``max_input_chars`` (``ANIMA_OPENAI_MAX_INPUT_CHARS``; OpenAI refuses inputs over ~8k
+tokens) are cut to their beginning and flagged ``truncated``; a server that cuts shorter
+input itself does not say so.
 """
 
 import time
@@ -28,6 +30,7 @@ class OpenAIProvider(EmbeddingProvider):
         timeout: float,
         retries: int,
         send_dimensions: bool,
+        max_input_chars: int = 24_000,
         backoff_seconds: float = 0.2,
     ):
         self.model_id = model_id
@@ -38,10 +41,11 @@ class OpenAIProvider(EmbeddingProvider):
         self._retries = retries
         self._send_dimensions = send_dimensions
         self._backoff = backoff_seconds
+        self._max_chars = max_input_chars
         self._client = httpx.Client(timeout=timeout)
 
     def embed_many(self, texts: list[str]) -> list[Embedding]:
-        payload = {"model": self.model_id, "input": texts, "encoding_format": "float"}
+        payload = {"model": self.model_id, "input": [text[: self._max_chars] for text in texts], "encoding_format": "float"}
         if self._send_dimensions:
             payload["dimensions"] = self.dimensions
         body = self._post(payload)
@@ -54,7 +58,10 @@ class OpenAIProvider(EmbeddingProvider):
             raise EmbeddingError(f"{self._url} answered {len(vectors)} vectors of the wrong count or dimension")
         if any(not np.isfinite(vector).all() or not vector.any() for vector in vectors):
             raise EmbeddingError(f"{self._url} answered a vector with non-finite values or of zero length")
-        return [Embedding(vector=_normalised(vector), truncated=False) for vector in vectors]
+        return [
+            Embedding(vector=_normalised(vector), truncated=len(text) > self._max_chars)
+            for vector, text in zip(vectors, texts)
+        ]
 
     def _post(self, payload: dict) -> dict:
         last_error = ""

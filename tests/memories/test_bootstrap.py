@@ -157,7 +157,9 @@ def test_the_plan_reads_a_bounded_number_of_rows_whatever_the_table_size(limit):
     plan = _plan(bootstrap_queryset(**sizes))
     large = _rows_read_by_scans(plan)
 
-    assert "Seq Scan" not in plan
+    # memories_memory is read only through its partial indexes (the LEFT JOIN to a tiny or
+    # empty embedding table may be a seq scan there: it is not the table that grows).
+    assert "Seq Scan on memories_memory" not in plan
     assert "memory_tier_recent" in plan and "memory_tier_phi" in plan
     assert large <= 3 * limit + 3  # each branch stops at its LIMIT
     assert large == small

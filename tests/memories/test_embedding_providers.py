@@ -560,3 +560,14 @@ def test_truncation_flag_survives_the_cache():
 
     assert cached.provider_label == "cache"
     assert cached.embeddings[0].truncated is True
+
+
+def test_openai_input_over_the_character_budget_is_cut_and_flagged(embedding_server, use_openai, post_json):
+    use_openai(embedding_server.base_url, ANIMA_OPENAI_MAX_INPUT_CHARS=200)
+    long_text = "The deploy checklist has many steps. " * 20
+
+    response = post_json("/api/v1/memories/add", {"content": long_text})
+
+    assert response.status_code == 201
+    assert response.json()["data"]["memory"]["embeddingTruncated"] is True
+    assert embedding_server.requests[-1].payload["input"] == [long_text[:200]]

@@ -1,0 +1,89 @@
+"""``manage.py import_memories``: store memories from a JSON Lines file (SPEC §7).
+
+Idempotent and safe to run concurrently (``memories.services.portability``): lines
+already stored are counted as duplicates. Each rejected line is reported with its line
+number and skipped; the exit status is non-zero only when nothing could be read (the
+file cannot be opened, or every line was rejected) or the embedding provider failed
+(re-running continues: the stored batches count as duplicates).
+"""
+
+import os
+import sys
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from memories.embeddings import EmbeddingError
+from memories.services.portability import IMPORT_BATCH_SIZE, InvalidNamespace, memories_import
+
+STDIN = "-"
+
+
+def _counted(stream, bar):
+    for line in stream:
+        bar.update(len(line))
+        yield line
+
+
+def _error_lines(summary, shown: int = 20) -> str:
+    if not summary.error_count:
+        return ""
+    numbers = ", ".join(str(error.line) for error in summary.errors[:shown])
+    return f" (lines {numbers}{', …' if summary.error_count > shown else ''})"
+
+
+class Command(BaseCommand):
+    help = "Import memories from a JSON Lines file (as written by export_memories); '-' reads standard input."
+
+    def add_arguments(self, parser):
+        parser.add_argument("path", help="the .jsonl file, or - for standard input")
+        parser.add_argument("--namespace", help="store every memory in this namespace instead of the file's")
+        parser.add_argument(
+            "--batch-size", type=int, default=IMPORT_BATCH_SIZE, help="memories per insert and per embedding call"
+        )
+        parser.add_argument("--no-progress", action="store_true", help="no progress bar")
+
+    def handle(self, *args, path, namespace, batch_size, no_progress, **options):
+        if batch_size < 1:
+            raise CommandError("--batch-size must be at least 1")
+        try:
+            stream = sys.stdin.buffer if path == STDIN else open(path, "rb")
+        except OSError as exc:
+            raise CommandError(f"cannot read {path}: {exc.strerror}") from None
+        total = None if path == STDIN else os.fstat(stream.fileno()).st_size
+        started = time.monotonic()
+        try:
+            with tqdm(
+                total=total, desc="importing", unit="B", unit_scale=True, disable=no_progress, file=self.stderr
+            ) as bar:
+                summary = memories_import(lines=_counted(stream, bar), namespace=namespace, batch_size=batch_size)
+        except EmbeddingError as exc:
+            raise CommandError(
+                f"the embedding provider failed ({exc}); the batches before it are stored — "
+                "run the same import again to continue (stored lines count as duplicates)"
+            ) from None
+        except InvalidNamespace as exc:
+            raise CommandError(str(exc)) from None
+        finally:
+            if path != STDIN:
+                stream.close()
+        elapsed = time.monotonic() - started
+        for error in summary.errors:
+            self.stderr.write(f"{path}: {error}")
+        if summary.error_count > len(summary.errors):
+            self.stderr.write(f"{path}: … and {summary.error_count - len(summary.errors)} more rejected lines")
+        for warning in summary.warnings:
+            self.stderr.write(f"{path}: {warning} (warning)")
+        message = (
+            f"read {summary.lines} lines in {elapsed:.1f} s: created {summary.created}, "
+            f"duplicates {summary.duplicates}, errors {summary.error_count}{_error_lines(summary)}; "
+            f"vectors: {summary.embeddings_reused} from the file, "
+            f"{summary.embedded} embedded with {summary.embedding_model}"
+        )
+        if summary.ids_reassigned:
+            message += f"; {summary.ids_reassigned} stored under a new id (their id was taken)"
+        if summary.nothing_read:
+            raise CommandError(f"nothing could be read from {path}: {message}")
+        style = self.style.WARNING if summary.error_count or summary.warnings else self.style.SUCCESS
+        self.stdout.write(style(message))
