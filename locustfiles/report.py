@@ -1,0 +1,228 @@
+"""The benchmark's report: the targets it is judged by, and its JSON, Markdown and PNG files.
+
+No Django here: everything is read from the report dict that ``memories.benchmarking``
+builds, so a committed JSON can be re-rendered with ``render_files``.
+"""
+
+import json
+from pathlib import Path
+
+#: (id, what, comparison, bound). Latencies in ms at the largest size, in-process client.
+TARGETS = [
+    ("query_warm_p50", "query, warm cache, p50", "<=", 10.0),
+    ("query_warm_p95", "query, warm cache, p95", "<=", 20.0),
+    ("query_scale_ratio", "query p50 at the largest size ÷ at the smallest", "<=", 1.5),
+    ("agreement", "top-20 agreement with the exact weighted ranking", ">=", 0.95),
+    ("add_new_p50", "add, new content, p50", "<=", 30.0),
+    ("add_duplicate_p50", "add, duplicate, p50", "<=", 5.0),
+    ("bootstrap_p50", "bootstrap limit 50, p50", "<=", 5.0),
+    ("locust_mix", "locust mix (1 s think): worst endpoint p95, 0 errors", "<=", 50.0),
+    ("saturation", "locust without think time: requests/s (aim)", ">=", 200.0),
+]
+OPERATIONS = [
+    ("add_new", "add (new content)"),
+    ("add_duplicate", "add (duplicate)"),
+    ("query_cold", "query (cold cache)"),
+    ("query_warm", "query (warm cache)"),
+    ("bootstrap", "bootstrap (limit 50)"),
+]
+
+
+def _measured(report: dict) -> dict:
+    sizes = report["sizes"]
+    largest, smallest = sizes[-1], sizes[0]
+    latency = largest["latency"]
+    values = {
+        "query_warm_p50": latency["query_warm"]["p50"],
+        "query_warm_p95": latency["query_warm"]["p95"],
+        "agreement": largest["agreement"]["mean"],
+        "add_new_p50": latency["add_new"]["p50"],
+        "add_duplicate_p50": latency["add_duplicate"]["p50"],
+        "bootstrap_p50": latency["bootstrap"]["p50"],
+    }
+    if len(sizes) > 1:
+        values["query_scale_ratio"] = round(latency["query_warm"]["p50"] / smallest["latency"]["query_warm"]["p50"], 2)
+    locust = report.get("locust")
+    if locust:
+        mix = locust["mix"]
+        worst = max((e["p95"] for e in mix["endpoints"].values()), default=None)
+        values["locust_mix"] = worst if mix["total"] and mix["total"]["failures"] == 0 else None
+        values["locust_mix_errors"] = mix["total"]["failures"] if mix["total"] else None
+        values["saturation"] = locust["saturation"]["total"]["requestsPerSecond"] if locust["saturation"]["total"] else None
+    return values
+
+
+def evaluate_targets(report: dict) -> list[dict]:
+    """Each target with its measured value and whether it is met (``None``: not measured in this run)."""
+    measured = _measured(report)
+    rows = []
+    for target_id, what, comparison, bound in TARGETS:
+        value = measured.get(target_id)
+        met = None
+        if value is not None:
+            met = value <= bound if comparison == "<=" else value >= bound
+        if target_id == "locust_mix" and "locust_mix_errors" in measured and measured["locust_mix_errors"]:
+            met = False
+        rows.append({"id": target_id, "target": f"{what} {comparison} {bound:g}", "measured": value, "met": met})
+    return rows
+
+
+def _fmt(value, unit: str = "") -> str:
+    if value is None:
+        return "—"
+    return f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
+
+
+def markdown(report: dict, plot_name: str | None) -> str:
+    machine, corpus = report["machine"], report["corpus"]
+    sizes = report["sizes"]
+    size_labels = [f"{entry['size']:,}" for entry in sizes]
+    lines = [
+        f"# Anima benchmark — {corpus['mode']} corpus, {', '.join(size_labels)} memories",
+        "",
+        f"Run {report['startedAt']} ({report.get('durationSeconds', '?')} s): `{report.get('command') or 'manage.py benchmark'}`",
+        "",
+        f"**Machine:** {machine['cpuCount']} cores, {machine['cpuModel']}, {machine['memoryGiB']} GiB RAM; "
+        f"Python {machine['python']}, Django {machine['django']}, torch {machine['torch']}; "
+        f"PostgreSQL {machine['postgresql']} with pgvector {machine['pgvector']} ({machine['database']}). "
+        f"Load average (1 min) at the end: {machine.get('loadAverageEnd')} — the machine is shared.",
+        "",
+        f"**Corpus:** {corpus['vectors']}; contents: {corpus['contents']}; φ: {corpus['phi']}; "
+        f"tiers: {', '.join(f'{t} {s:.0%}' for t, s in corpus['tiers'].items())}. "
+        f"Loading took {corpus.get('loadSeconds')} s in all.",
+        "",
+        f"**Client:** {report['client']}. {report['iterations']} measured requests per series after "
+        f"warm-up; times in ms, client side.",
+        "",
+        "## Targets",
+        "",
+        "| target | measured | met |",
+        "| --- | --- | --- |",
+    ]
+    for row in report.get("targets", []):
+        met = {True: "yes", False: "**no**", None: "not measured"}[row["met"]]
+        lines.append(f"| {row['target']} | {_fmt(row['measured'])} | {met} |")
+    lines += ["", "## Single client, in-process (ms)", ""]
+    header = "| operation | " + " | ".join(f"{label}: p50 / p95 / p99" for label in size_labels) + " |"
+    lines += [header, "| --- | " + " | ".join("---" for _ in sizes) + " |"]
+    for key, label in OPERATIONS:
+        cells = []
+        for entry in sizes:
+            stats = entry["latency"][key]
+            cells.append(f"{stats['p50']} / {stats['p95']} / {stats['p99']}")
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    lines.append(
+        "| query service time, warm (`meta.queryTime`) p50 / p95 | "
+        + " | ".join(f"{e['queryServiceMs']['query_warm']['p50']} / {e['queryServiceMs']['query_warm']['p95']}" for e in sizes)
+        + " |"
+    )
+    lines += [
+        "",
+        "| per size | " + " | ".join(size_labels) + " |",
+        "| --- | " + " | ".join("---" for _ in sizes) + " |",
+        "| live memories when measured | " + " | ".join(f"{s['liveMemories']:,}" for s in sizes) + " |",
+        "| load seconds (to this size) | " + " | ".join(_fmt(s["loadSeconds"]) for s in sizes) + " |",
+        "| load average when measuring | " + " | ".join(_fmt(s["loadAverage"]) for s in sizes) + " |",
+        "| candidate pool sizes asked (size: queries) | "
+        + " | ".join(", ".join(f"{k}: {v}" for k, v in s["poolSizes"].items()) or "—" for s in sizes)
+        + " |",
+        "| top-20 agreement mean (min; queries < 1) | "
+        + " | ".join(
+            f"{s['agreement']['mean']} ({s['agreement']['min']}; {s['agreement']['queriesBelow1']} of {s['agreement']['queries']})"
+            for s in sizes
+        )
+        + " |",
+    ]
+    if plot_name:
+        lines += ["", f"![query latency versus corpus size]({plot_name})"]
+    http = report.get("http")
+    if http:
+        lines += [
+            "",
+            f"## Single client through HTTP ({http['url']}, largest size)",
+            "",
+            f"{http['client']}.",
+            "",
+            "| operation | p50 | p95 | p99 |",
+            "| --- | --- | --- | --- |",
+        ]
+        for key, label in OPERATIONS:
+            stats = http["latency"][key]
+            lines.append(f"| {label} | {stats['p50']} | {stats['p95']} | {stats['p99']} |")
+    locust = report.get("locust")
+    if locust:
+        server = report.get("server", {})
+        lines += [
+            "",
+            "## Load (locust, largest size)",
+            "",
+            f"Server set: gunicorn {server.get('gunicorn')}, worker `{server.get('worker')}`, "
+            f"{server.get('environment')}; locust runs on the same machine.",
+            "",
+            "| run | endpoint | requests | failures | req/s | p50 | p95 | p99 | max |",
+            "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+        ]
+        for run_name, run in (("mix", locust["mix"]), ("saturation", locust["saturation"])):
+            label = f"{run_name}: {run['users']} users, think {run['thinkSeconds']:g} s, {run['seconds']} s"
+            rows = list(run["endpoints"].items()) + ([("all", run["total"])] if run["total"] else [])
+            for endpoint, stats in rows:
+                lines.append(
+                    f"| {label} | {endpoint} | {stats['requests']} | {stats['failures']} | {stats['requestsPerSecond']} | "
+                    f"{_fmt(stats['p50'])} | {_fmt(stats['p95'])} | {_fmt(stats['p99'])} | {_fmt(stats['max'])} |"
+                )
+        mix, saturation = locust["mix"], locust["saturation"]
+        verdict = "passed" if mix["passed"] else "failed: " + "; ".join(mix["problems"])
+        lines += [
+            "",
+            f"Mix budget check (p95 ≤ {mix['budgets']['p95Ms']} ms, errors ≤ {mix['budgets']['maxErrorRate']:.0%}): {verdict}. "
+            f"Background tasks still queued after the mix: {mix.get('tasksQueuedAfter', '—')}, after saturation: "
+            f"{saturation.get('tasksQueuedAfter', '—')}. Load average (1 min) before/after the mix: "
+            f"{mix['loadAverageBefore']}/{mix['loadAverageAfter']}, saturation: "
+            f"{saturation['loadAverageBefore']}/{saturation['loadAverageAfter']}.",
+        ]
+    lines.append("")
+    return "\n".join(lines)
+
+
+def plot(report: dict, path: Path) -> None:
+    """Query latency (warm p50/p95, cold p50) versus corpus size."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import matplotlib.ticker
+
+    sizes = [entry["size"] for entry in report["sizes"]]
+    figure, axes = plt.subplots(figsize=(7, 4.2), dpi=120)
+    for key, quantile, style, label in (
+        ("query_warm", "p50", "o-", "query, warm cache, p50"),
+        ("query_warm", "p95", "o--", "query, warm cache, p95"),
+        ("query_cold", "p50", "s:", "query, cold cache, p50"),
+    ):
+        axes.plot(sizes, [entry["latency"][key][quantile] for entry in report["sizes"]], style, label=label)
+    axes.axhline(10, color="grey", linewidth=0.8, linestyle="-.", label="target: warm p50 ≤ 10 ms")
+    axes.axhline(20, color="grey", linewidth=0.8, linestyle=":", label="target: warm p95 ≤ 20 ms")
+    if len(sizes) > 1:
+        axes.set_xscale("log")
+    axes.set_xticks(sizes, [f"{s:,}" for s in sizes])
+    axes.xaxis.set_minor_locator(matplotlib.ticker.NullLocator())
+    axes.set_xlabel("memories in the namespace")
+    axes.set_ylabel("ms (in-process, single client)")
+    axes.set_ylim(bottom=0)
+    axes.set_title(f"Anima query latency vs corpus size ({report['corpus']['mode']} corpus)")
+    axes.grid(True, alpha=0.3)
+    axes.legend(fontsize=8)
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+
+
+def render_files(report: dict, out: Path, name: str) -> dict[str, Path]:
+    """Write ``<name>.json``, ``<name>.md`` and ``<name>-query-latency.png`` into ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    report["targets"] = evaluate_targets(report)
+    paths = {"json": out / f"{name}.json", "markdown": out / f"{name}.md", "plot": out / f"{name}-query-latency.png"}
+    plot(report, paths["plot"])
+    paths["json"].write_text(json.dumps(report, indent=2, ensure_ascii=False) + "\n")
+    paths["markdown"].write_text(markdown(report, paths["plot"].name))
+    return paths

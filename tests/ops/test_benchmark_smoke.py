@@ -1,0 +1,142 @@
+"""The benchmark harness cannot rot: a tiny run writes a well-formed report and leaves nothing behind.
+
+Timings are not asserted (the suite runs on shared machines); the shape of the report,
+the clean-up and the load test's pass/fail rule are.
+"""
+
+import json
+from io import StringIO
+from pathlib import Path
+
+import numpy as np
+import pytest
+from django.conf import settings
+from django.core.management import call_command
+
+from locustfiles.budget import EndpointStats, budget_violations, p95_budgets
+from locustfiles.loadrun import read_stats
+from locustfiles.texts import MEMORY_TEXT_COUNT, QUERY_TEXTS, memory_text
+from django_q.conf import Conf
+from django_q.models import OrmQ, Task
+
+from memories.models import Memory, MemoryEmbedding, TierCount
+from meta.models import ApiKey
+from tests.factories import make_memories
+
+SERIES = {"add_new", "add_duplicate", "query_cold", "query_warm", "bootstrap"}
+BYSTANDER = "smoke-bystander"
+TARGET_IDS = {
+    "query_warm_p50",
+    "query_warm_p95",
+    "query_scale_ratio",
+    "agreement",
+    "add_new_p50",
+    "add_duplicate_p50",
+    "bootstrap_p50",
+    "locust_mix",
+    "saturation",
+}
+
+
+def _names_bench(args) -> bool:
+    """A task argument naming a benchmark namespace or conversation (``bench-…``)."""
+    return any(isinstance(arg, str) and arg.startswith("bench-") for arg in args or ())
+
+
+@pytest.fixture(scope="module")
+def smoke_run(django_db_setup, django_db_blocker, tmp_path_factory):
+    """One tiny run for the module, committed for real, its tasks queued as in production (no
+    worker runs), so the run's own clean-up of the queue is exercised too.
+
+    Beside it, a memory of another namespace that the run must neither change nor remove.
+    """
+    out = tmp_path_factory.mktemp("benchmark")
+    with django_db_blocker.unblock(), pytest.MonkeyPatch.context() as patch:
+        patch.setattr(Conf, "SYNC", False)
+        [bystander] = make_memories([{"content": "Bystanders keep their memories.", "vector": np.ones(384)}], namespace=BYSTANDER)
+        call_command(
+            "benchmark", "--synthetic", "--sizes", "150,300", "--iterations", "3", "--agreement-queries", "3",
+            "--out", str(out), "--name", "smoke", "--no-progress", stdout=StringIO(),
+        )  # fmt: skip
+    yield out, bystander
+    with django_db_blocker.unblock():
+        Memory.objects.filter(namespace=BYSTANDER).delete()
+        TierCount.objects.filter(namespace=BYSTANDER).delete()
+
+
+def test_a_small_run_writes_json_markdown_and_png(smoke_run):
+    out, _ = smoke_run
+    report = json.loads((out / "smoke.json").read_text())
+
+    assert [entry["size"] for entry in report["sizes"]] == [150, 300]
+    for entry in report["sizes"]:
+        assert set(entry["latency"]) == SERIES | {"cacheSurprises"}
+        for name in SERIES:
+            stats = entry["latency"][name]
+            assert stats["n"] == 3
+            assert 0 < stats["p50"] <= stats["p95"] <= stats["p99"] <= stats["max"]
+        assert entry["agreement"]["queries"] == 3
+        assert 0 <= entry["agreement"]["mean"] <= 1
+        assert entry["liveMemories"] >= entry["size"]
+    assert {"cpuCount", "cpuModel", "memoryGiB", "python", "postgresql", "pgvector"} <= set(report["machine"])
+    assert {row["id"] for row in report["targets"]} == TARGET_IDS
+    assert (out / "smoke.md").read_text().startswith("# Anima benchmark")
+    assert (out / "smoke-query-latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.django_db
+def test_a_run_removes_its_namespace_and_key_and_leaves_others_alone(smoke_run):
+    _, bystander = smoke_run
+    assert not Memory.objects.filter(namespace__startswith="bench-").exists()
+    assert not MemoryEmbedding.objects.filter(namespace__startswith="bench-").exists()
+    assert not TierCount.objects.filter(namespace__startswith="bench-").exists()
+    assert not ApiKey.objects.filter(namespace__startswith="bench-").exists()
+    assert not [row for row in OrmQ.objects.all() if _names_bench(row.task.get("args"))]
+    assert not [task for task in Task.objects.all() if _names_bench(task.args)]
+    other = Memory.objects.get(pk=bystander.pk)
+    assert (other.access_count, other.resonance_phi, other.deleted_at) == (0, 0.0, None)
+
+
+def test_generated_statements_are_distinct():
+    texts = [memory_text(i) for i in range(20_000)] + [memory_text(MEMORY_TEXT_COUNT - 1)]
+
+    assert len(set(texts)) == len(texts)
+    assert len(set(QUERY_TEXTS)) == len(QUERY_TEXTS) == 50
+
+
+def test_the_load_test_fails_on_a_slow_endpoint_or_too_many_errors():
+    budgets = p95_budgets({"ANIMA_LOCUST_P95_MS": "50", "ANIMA_LOCUST_P95_MS_ADD": "80"})
+    fine = [EndpointStats("add", 100, 0, 70), EndpointStats("query", 300, 1, 45), EndpointStats("bootstrap", 100, 0, 9)]
+    slow = [EndpointStats("add", 100, 0, 70), EndpointStats("query", 300, 0, 51)]
+    failing = [EndpointStats("query", 100, 2, 10)]
+
+    assert budget_violations(fine, budgets=budgets, error_rate=0.01) == []
+    assert budget_violations(slow, budgets=budgets, error_rate=0.01) == ["query: p95 51 ms > budget 50 ms"]
+    assert budget_violations(failing, budgets=budgets, error_rate=0.01) == ["error rate 2.00% > 1.00% (2 of 100)"]
+
+
+def test_locust_csv_stats_are_read_per_endpoint(tmp_path):
+    columns = (
+        "Type,Name,Request Count,Failure Count,Median Response Time,Average Response Time,Min Response Time,"
+        "Max Response Time,Average Content Size,Requests/s,Failures/s,50%,66%,75%,80%,90%,95%,98%,99%,99.9%,99.99%,100%"
+    )
+    rows = [
+        "POST,query,300,0,12,14.2,5,80,4000,5.0,0.0,12,13,14,15,18,25,30,40,80,80,80",
+        ",Aggregated,300,0,12,14.2,5,80,4000,5.0,0.0,12,13,14,15,18,25,30,40,80,80,80",
+    ]
+    path = tmp_path / "run_stats.csv"
+    path.write_text("\n".join([columns, *rows]) + "\n")
+
+    stats = read_stats(path)
+
+    assert stats["endpoints"]["query"] == {
+        "requests": 300, "failures": 0, "requestsPerSecond": 5.0, "p50": 12.0, "p95": 25.0, "p99": 40.0,
+        "max": 80.0, "mean": 14.2,
+    }  # fmt: skip
+    assert stats["total"]["requests"] == 300
+
+
+def test_the_locustfile_compiles():
+    path = Path(settings.BASE_DIR) / "locustfiles" / "locustfile.py"
+
+    compile(path.read_text(), str(path), "exec")
