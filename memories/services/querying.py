@@ -42,8 +42,12 @@ PHI_WEIGHT = 0.3
 PHI_MAX = 5.0
 POOL_FACTOR = 4
 RRF_K = 60
-#: Most high-φ outsiders merged exactly; beyond it the pool grows (×4) instead.
+#: With a recency half-life, at most this many high-φ outsiders are weighed in Python;
+#: beyond it the pool grows (×4) instead.
 PHI_BOUND_MAX_EXTRAS = 1000
+#: Without one, up to this many rows with φ ≥ φ* are ranked by exact weight in SQL (the
+#: count is checked first by a walk of the φ index); beyond it the pool grows instead.
+PHI_BOUND_MAX_SCAN = 20_000
 #: pgvector's upper limit for hnsw.ef_search.
 EF_SEARCH_MAX = 1000
 MODE_SEMANTIC = "semantic"
@@ -173,6 +177,9 @@ def _vector_pool(*, namespace, vector, model_id, filters, size) -> list[Candidat
     return pool
 
 
+_OUTSIDER_COLUMNS = ("id", "distance", "resonance_phi", "embedding__truncated", "last_accessed")
+
+
 def _high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclude, cap) -> list[Candidate]:
     """Memories with φ ≥ φ* outside the pool, read through the φ index, similarity computed exactly."""
     rows = (
@@ -185,12 +192,34 @@ def _high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclu
         .exclude(pk__in=exclude)
         .annotate(distance=CosineDistance("embedding__embedding", vector))
         .order_by("-resonance_phi", "-access_count")
-        .values_list("id", "distance", "resonance_phi", "embedding__truncated", "last_accessed")[: cap + 1]
+        .values_list(*_OUTSIDER_COLUMNS)[: cap + 1]
     )
     return [_candidate(row) for row in rows]
 
 
-def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold, weigh) -> list[Candidate]:
+def _best_high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclude, limit, threshold):
+    """The ``limit`` best outsiders with φ ≥ φ* by exact structural weight, ranked in SQL.
+
+    None when more than PHI_BOUND_MAX_SCAN rows have φ ≥ φ* (known from a walk of the φ
+    index that stops there): then the pool grows instead.
+    """
+    qualifying = Memory.objects.filter(filters.memory_q(), namespace=namespace, resonance_phi__gte=phi_star)
+    if qualifying.order_by("-resonance_phi", "-access_count").values("pk")[PHI_BOUND_MAX_SCAN:].exists():
+        return None
+    distance = CosineDistance("embedding__embedding", vector)
+    rows = (
+        qualifying.filter(embedding__embedding_model=model_id)
+        .exclude(pk__in=exclude)
+        .annotate(distance=distance)
+        .filter(distance__lte=1.0 - threshold)
+        .annotate(weight=(1.0 - F("distance")) * SIMILARITY_WEIGHT + F("resonance_phi") / PHI_MAX * PHI_WEIGHT)
+        .order_by("-weight", "-resonance_phi", "id")
+        .values_list(*_OUTSIDER_COLUMNS)[:limit]
+    )
+    return [_candidate(row) for row in rows]
+
+
+def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold, weigh, recency=False) -> list[Candidate]:
     size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
     while True:
         _configure_hnsw(size)
@@ -207,16 +236,22 @@ def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold,
         phi_star = (w_limit - SIMILARITY_WEIGHT * s_min) * PHI_MAX / PHI_WEIGHT
         if phi_star > PHI_MAX:
             return kept[:limit]
-        extras = _high_phi_outsiders(
+        outside = dict(
             namespace=namespace,
             vector=vector,
             model_id=model_id,
             filters=filters,
             phi_star=phi_star,
             exclude=[c.memory_id for c in pool],
-            cap=PHI_BOUND_MAX_EXTRAS,
         )
-        if len(extras) > PHI_BOUND_MAX_EXTRAS:
+        if recency:
+            # Recency reweighs in Python: weigh the outsiders there too (bounded).
+            extras = _high_phi_outsiders(cap=PHI_BOUND_MAX_EXTRAS, **outside)
+            too_many = len(extras) > PHI_BOUND_MAX_EXTRAS
+        else:
+            extras = _best_high_phi_outsiders(limit=limit, threshold=threshold, **outside)
+            too_many = extras is None
+        if too_many:
             size *= POOL_FACTOR
             continue
         for candidate in extras:
@@ -299,7 +334,7 @@ def memory_query(
         if mode == MODE_HYBRID:
             ranked = _hybrid_ranking(query=query, threshold=threshold, **common)
         else:
-            ranked = _semantic_ranking(threshold=threshold, **common)
+            ranked = _semantic_ranking(threshold=threshold, recency=bool(recency_half_life_days), **common)
         access: AccessResult = memories_record_access(
             namespace=namespace,
             memory_ids=[c.memory_id for c in ranked],

@@ -77,14 +77,14 @@ def _api_top(post_json, fake_embedder, q, vector):
 @pytest.mark.django_db
 def test_top_twenty_agrees_with_a_full_scan_ranking(corpus, post_json, fake_embedder, monkeypatch):
     outsiders_found = []
-    original = querying._high_phi_outsiders
+    original = querying._best_high_phi_outsiders
 
     def counting(**kwargs):
         found = original(**kwargs)
         outsiders_found.append(len(found))
         return found
 
-    monkeypatch.setattr(querying, "_high_phi_outsiders", counting)
+    monkeypatch.setattr(querying, "_best_high_phi_outsiders", counting)
     overlaps = []
     for q, vector in enumerate(corpus):
         expected = brute_force_top(vector)
@@ -98,7 +98,7 @@ def test_top_twenty_agrees_with_a_full_scan_ranking(corpus, post_json, fake_embe
 @pytest.mark.django_db
 def test_without_the_phi_bound_the_pool_alone_misses_resonant_memories(corpus, post_json, fake_embedder, monkeypatch):
     """The control: the same data without the φ-bound step ranks visibly worse."""
-    monkeypatch.setattr(querying, "_high_phi_outsiders", lambda **kwargs: [])
+    monkeypatch.setattr(querying, "_best_high_phi_outsiders", lambda **kwargs: [])
     overlaps = []
     for q, vector in enumerate(corpus[:10]):
         expected = brute_force_top(vector)
