@@ -41,10 +41,12 @@ def corpus(django_db_setup, django_db_blocker):
     with django_db_blocker.unblock():
         make_memories(specs)
         with connection.cursor() as cursor:
-            # VACUUM too: earlier tests of the session inserted and deleted thousands of
-            # vectors, and the dead entries they left in the HNSW graph inflate the index
-            # the planner costs (it then picks a seq scan + sort for 3,000 rows).
+            # Earlier tests of the session inserted and deleted thousands of vectors. VACUUM
+            # frees their entries but not the pages they grew the HNSW index by, and the
+            # planner costs the graph walk by those pages: on a bloated index it picks a seq
+            # scan + sort for 3,000 rows (CI saw this). Rebuild it so it holds this corpus only.
             cursor.execute("VACUUM ANALYZE memories_memory")
+            cursor.execute("REINDEX INDEX embedding_hnsw_cosine")
             cursor.execute("VACUUM ANALYZE memories_memoryembedding")
     yield queries
     with django_db_blocker.unblock():
