@@ -66,17 +66,36 @@ def _wait_ready(url: str, processes: list[subprocess.Popen], log: Path) -> None:
     raise LoadRunError(f"the server set did not become ready at {url}; log tail:\n{tail}")
 
 
+def _signal_group(pgid: int, signum: int) -> bool:
+    """Send ``signum`` to the process group; False when no process of it is left."""
+    try:
+        os.killpg(pgid, signum)  # the process and every child it forked (gunicorn workers, q workers)
+    except ProcessLookupError:
+        return False
+    return True
+
+
 def _stop(processes: list[subprocess.Popen]) -> None:
+    """SIGTERM each started process group; SIGKILL the groups still alive after the timeout.
+
+    Each child was started in a session of its own, so its group holds exactly what this
+    run started, and a group outlives its leader: a qcluster whose parent exits first
+    cannot leave its workers behind, because the wait is for the whole group.
+    """
     for process in processes:
-        if process.poll() is None:
-            process.send_signal(signal.SIGTERM)
+        _signal_group(process.pid, signal.SIGTERM)
     deadline = time.monotonic() + STOP_TIMEOUT_SECONDS
+    alive = list(processes)
+    while alive and time.monotonic() < deadline:
+        for process in alive:
+            process.poll()  # reap the leader, or it stays a zombie member of its group
+        alive = [process for process in alive if _signal_group(process.pid, 0)]
+        if alive:
+            time.sleep(0.2)
+    for process in alive:
+        _signal_group(process.pid, signal.SIGKILL)
     for process in processes:
-        try:
-            process.wait(timeout=max(0.1, deadline - time.monotonic()))
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        process.wait()
 
 
 @contextmanager
@@ -94,25 +113,19 @@ def server_set(*, base_dir: Path, database_url: str, workdir: Path, with_worker:
         "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir),
     }
     log = workdir / "server.log"
-    processes = []
-    with open(log, "ab") as output:
-        processes.append(
-            subprocess.Popen(
-                [sys.executable, "-m", "gunicorn", "--config", str(base_dir / "gunicorn.conf.py")],
-                cwd=base_dir,
-                env=env,
-                stdout=output,
-                stderr=subprocess.STDOUT,
-            )
-        )
-        if with_worker:
-            processes.append(
-                subprocess.Popen(
-                    [sys.executable, "manage.py", "qcluster"], cwd=base_dir, env=env, stdout=output, stderr=subprocess.STDOUT
-                )
-            )
+    commands = [[sys.executable, "-m", "gunicorn", "--config", str(base_dir / "gunicorn.conf.py")]]
+    if with_worker:
+        commands.append([sys.executable, "manage.py", "qcluster"])
+    processes: list[subprocess.Popen] = []
     url = f"http://127.0.0.1:{port}"
     try:
+        with open(log, "ab") as output:
+            for command in commands:
+                processes.append(
+                    subprocess.Popen(
+                        command, cwd=base_dir, env=env, stdout=output, stderr=subprocess.STDOUT, start_new_session=True
+                    )
+                )
         _wait_ready(url, processes, log)
         yield ServerSet(url=url, log=log, gunicorn=gunicorn_settings(base_dir))
     finally:
