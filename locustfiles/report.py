@@ -73,6 +73,13 @@ def _fmt(value, unit: str = "") -> str:
     return f"{value:g}{unit}" if isinstance(value, (int, float)) else str(value)
 
 
+def _code_note(code: dict | None) -> str:
+    if not code or not code.get("commit"):
+        return ""
+    dirty = " plus uncommitted changes to the service" if code.get("uncommittedChanges") else ""
+    return f", code at commit `{code['commit']}`{dirty}"
+
+
 def markdown(report: dict, plot_name: str | None) -> str:
     machine, corpus = report["machine"], report["corpus"]
     sizes = report["sizes"]
@@ -80,7 +87,8 @@ def markdown(report: dict, plot_name: str | None) -> str:
     lines = [
         f"# Anima benchmark — {corpus['mode']} corpus, {', '.join(size_labels)} memories",
         "",
-        f"Run {report['startedAt']} ({report.get('durationSeconds', '?')} s): `{report.get('command') or 'manage.py benchmark'}`",
+        f"Run {report['startedAt']} ({report.get('durationSeconds', '?')} s): `{report.get('command') or 'manage.py benchmark'}`"
+        + _code_note(report.get("code")),
         "",
         f"**Machine:** {machine['cpuCount']} cores, {machine['cpuModel']}, {machine['memoryGiB']} GiB RAM; "
         f"Python {machine['python']}, Django {machine['django']}, torch {machine['torch']}; "

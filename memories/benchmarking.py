@@ -528,6 +528,23 @@ def machine_info() -> dict:
     }
 
 
+def code_version() -> dict:
+    """The commit measured, and whether the service's code differed from it (uncommitted changes)."""
+    import subprocess
+
+    def git(*args: str) -> str | None:
+        try:
+            return subprocess.run(
+                ["git", *args], cwd=settings.BASE_DIR, capture_output=True, text=True, timeout=10, check=True
+            ).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            return None
+
+    harness = (":(exclude)memories/benchmarking.py", ":(exclude)memories/management/commands/benchmark.py")
+    changed = git("status", "--porcelain", "--", "anima_site", "memories", "meta", "gunicorn.conf.py", *harness)
+    return {"commit": git("rev-parse", "--short", "HEAD"), "uncommittedChanges": bool(changed) if changed is not None else None}
+
+
 def service_settings() -> dict:
     return {
         "embeddingProvider": settings.ANIMA_EMBEDDING_PROVIDER,
@@ -669,6 +686,7 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
         "command": options.command,
         "startedAt": started_at.isoformat(timespec="seconds"),
         "machine": machine_info(),
+        "code": code_version(),
         "settings": service_settings(),
         "client": CLIENT_IN_PROCESS,
         "corpus": {
