@@ -47,7 +47,7 @@ from tqdm import tqdm
 
 from locustfiles.texts import QUERY_TEXTS, memory_text, query_variant, unique_memory_text
 from memories.embeddings import embed_texts, get_provider
-from memories.models import AppliedBatch, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
+from memories.models import RESONANT_PHI, AppliedBatch, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
 from memories.selectors import tier_distribution
 from memories.services import querying
 from memories.text import content_hash, normalized_hash
@@ -202,6 +202,9 @@ def _memory_rows(corpus: Corpus, indexes: range, contents: list[str]) -> list[Me
                 access_count=int(rng.integers(low, high + 1)),
                 last_accessed=last_accessed,
                 resonance_phi=round(float(phis[position]), 3),
+                # Loaded in the resonant graph already (the COPY's insert trigger copies
+                # the flag), as the resonance sync would leave it.
+                resonance_indexed=round(float(phis[position]), 3) >= RESONANT_PHI,
                 category=f"topic-{index % 20}",
                 tags=[f"bench-{index % 50}"],
                 source="benchmark",

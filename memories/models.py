@@ -34,6 +34,18 @@ class Tier(models.TextChoices):
     NETWORK = "network"
 
 
+#: φ from which a memory's vector belongs in the small ``embedding_hnsw_resonant`` graph.
+#: The query finds the resonant memories outside its similarity pool there (see
+#: memories.services.querying and memories.services.resonance).
+RESONANT_PHI = 1.0
+#: Memories whose φ is on the other side of RESONANT_PHI than their vector's ``resonant``
+#: flag (``Memory.resonance_indexed`` mirrors that flag): the query reads them exactly
+#: until the background sync moves the flag.
+RESONANCE_LAG = (Q(resonance_phi__gte=RESONANT_PHI) & Q(resonance_indexed=False)) | (
+    Q(resonance_phi__lt=RESONANT_PHI) & Q(resonance_indexed=True)
+)
+
+
 class Memory(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     namespace = models.SlugField(max_length=64, default="default")
@@ -46,6 +58,9 @@ class Memory(models.Model):
     last_accessed = models.DateTimeField(default=timezone.now)
     resonance_phi = models.FloatField(default=0.0)
     phi_decayed_at = models.DateTimeField(null=True, blank=True)
+    # Equal to ``embedding.resonant``: changed only together with it (the resonance sync),
+    # never by a request. See RESONANCE_LAG.
+    resonance_indexed = models.BooleanField(default=False, db_default=False, editable=False)
     is_catalyst = models.BooleanField(default=False)
     pinned = models.BooleanField(default=False)
     category = models.CharField(max_length=100, null=True, blank=True)
@@ -86,6 +101,8 @@ class Memory(models.Model):
             models.Index(
                 fields=["namespace", "-resonance_phi", "-access_count"], condition=LIVE, name="memory_phi_access"
             ),
+            # The few memories whose resonance flag lags behind φ (the query reads them exactly).
+            models.Index(fields=["namespace", "-resonance_phi"], condition=RESONANCE_LAG, name="memory_resonance_lag"),
             # The resource list's default order and its keyset cursor.
             models.Index(fields=["namespace", "-created_at", "-id"], condition=LIVE, name="memory_live_created"),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
@@ -102,22 +119,26 @@ class Memory(models.Model):
         return self.content[:80]
 
 
+def _cosine_hnsw(name: str, **options) -> HnswIndex:
+    """An HNSW graph over the vectors for cosine distance (pgvector's defaults m=16, ef_construction=64)."""
+    return HnswIndex(name=name, fields=["embedding"], m=16, ef_construction=64, opclasses=["vector_cosine_ops"], **options)
+
+
 class MemoryEmbedding(models.Model):
     memory = models.OneToOneField(Memory, primary_key=True, on_delete=models.CASCADE, related_name="embedding")
     namespace = models.SlugField(max_length=64)
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)
     truncated = models.BooleanField(default=False)
+    # In the resonant graph. Set with ``memory.resonance_indexed`` by the resonance sync (a
+    # background task: a query never writes this table); a row inserted later copies the
+    # memory's flag (trigger of migration 0008), so the two never disagree.
+    resonant = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         indexes = [
-            HnswIndex(
-                name="embedding_hnsw_cosine",
-                fields=["embedding"],
-                m=16,
-                ef_construction=64,
-                opclasses=["vector_cosine_ops"],
-            ),
+            _cosine_hnsw("embedding_hnsw_cosine"),
+            _cosine_hnsw("embedding_hnsw_resonant", condition=Q(resonant=True)),
             models.Index(fields=["embedding_model"], name="embedding_model_idx"),
         ]
 

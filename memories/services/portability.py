@@ -43,6 +43,7 @@ from psycopg.types.json import Jsonb
 
 from memories.embeddings import embed_texts, get_provider
 from memories.models import LIVE, MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryEmbedding, Tier
+from memories.services.resonance import resonance_sync
 from memories.text import content_hash, normalized_hash
 
 EXPORT_CHUNK_SIZE = 2000
@@ -627,4 +628,5 @@ def memories_import(
     if batch:
         importer.store(batch)
     importer.link_merges()
+    resonance_sync()  # imported φ ≥ 1 enters the resonant graph now, not at the next schedule
     return summary

@@ -10,8 +10,17 @@ it, and re-ranked here. That alone would miss a high-φ memory just outside the 
 the bound below makes the ranking exact up to HNSW's recall. Let W be the ``limit``-th
 weight after re-ranking and s_min the lowest similarity of a full pool: an outside
 memory (similarity ≤ s_min) can only reach W when φ ≥ φ* = (W − 0.7·s_min)·5/0.3. Those
-few are read through the φ index, their similarity computed exactly and merged in; when
-there are too many the pool grows instead.
+are found in two parts:
+
+- φ in [φ*, RESONANT_PHI): read through the φ b-tree index and ranked by exact weight
+  (usually few: φ grows by 0.1 per use); when there are too many the pool grows instead.
+- φ ≥ RESONANT_PHI: searched by similarity in ``embedding_hnsw_resonant``, a second HNSW
+  graph over the resonant memories only, nearest first, until no memory further away can
+  reach the ``limit``-th weight any more: with s the lowest similarity fetched so far,
+  nothing unseen can weigh more than 0.7·s + 0.3. The fetch grows ×4 up to
+  RESONANT_FETCH_MAX rows; a search stopped there is the one approximation, and the
+  benchmark's agreement figure measures it. Its cost grows with the graph's depth (log n),
+  where reading every row with φ ≥ φ* grew with the namespace.
 
 ``hybrid`` mode fuses the vector pool with the top full-text matches
 (``websearch_to_tsquery``, same pool size) by reciprocal rank fusion (k = 60) and orders
@@ -33,7 +42,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from memories.embeddings import embed_texts
-from memories.models import LIVE, Memory, MemoryEmbedding
+from memories.models import LIVE, RESONANCE_LAG, RESONANT_PHI, Memory, MemoryEmbedding
 from memories.services.access import QUERY_PHI_INCREMENT, AccessResult, memories_record_access
 from memories.tasks import enqueue_after_query
 
@@ -50,6 +59,10 @@ PHI_BOUND_MAX_EXTRAS = 1000
 PHI_BOUND_MAX_SCAN = 20_000
 #: pgvector's upper limit for hnsw.ef_search.
 EF_SEARCH_MAX = 1000
+#: The first fetch from the resonant graph is this many times ``limit``; it grows ×4
+#: while the stop rule does not hold, up to RESONANT_FETCH_MAX rows.
+RESONANT_FETCH_FACTOR = 2
+RESONANT_FETCH_MAX = EF_SEARCH_MAX
 MODE_SEMANTIC = "semantic"
 MODE_HYBRID = "hybrid"
 
@@ -180,43 +193,104 @@ def _vector_pool(*, namespace, vector, model_id, filters, size) -> list[Candidat
 _OUTSIDER_COLUMNS = ("id", "distance", "resonance_phi", "embedding__truncated", "last_accessed")
 
 
+def _band_querysets(*, namespace, filters, phi_star) -> list:
+    """Memories with φ ≥ φ* that the resonant graph does not answer for, as one queryset
+    per index that serves it: φ in [φ*, RESONANT_PHI) through the φ index, and resonant
+    memories whose flag lags through ``memory_resonance_lag``."""
+    live = Memory.objects.filter(filters.memory_q(), namespace=namespace, resonance_phi__gte=phi_star)
+    lagging = live.filter(RESONANCE_LAG)
+    if phi_star >= RESONANT_PHI:
+        return [lagging]
+    return [live.filter(resonance_phi__lt=RESONANT_PHI), lagging.filter(resonance_phi__gte=RESONANT_PHI)]
+
+
 def _high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclude, cap) -> list[Candidate]:
-    """Memories with φ ≥ φ* outside the pool, read through the φ index, similarity computed exactly."""
-    rows = (
-        Memory.objects.filter(
-            filters.memory_q(),
-            namespace=namespace,
-            resonance_phi__gte=phi_star,
-            embedding__embedding_model=model_id,
+    """Band memories outside the pool, at most ``cap + 1``, similarity computed exactly."""
+    found = []
+    for band in _band_querysets(namespace=namespace, filters=filters, phi_star=phi_star):
+        rows = (
+            band.filter(embedding__embedding_model=model_id)
+            .exclude(pk__in=exclude)
+            .annotate(distance=CosineDistance("embedding__embedding", vector))
+            .order_by("-resonance_phi", "-access_count")
+            .values_list(*_OUTSIDER_COLUMNS)[: cap + 1 - len(found)]
         )
-        .exclude(pk__in=exclude)
-        .annotate(distance=CosineDistance("embedding__embedding", vector))
-        .order_by("-resonance_phi", "-access_count")
-        .values_list(*_OUTSIDER_COLUMNS)[: cap + 1]
-    )
-    return [_candidate(row) for row in rows]
+        found.extend(_candidate(row) for row in rows)
+        if len(found) > cap:
+            break
+    return found
 
 
 def _best_high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclude, limit, threshold):
-    """The ``limit`` best outsiders with φ ≥ φ* by exact structural weight, ranked in SQL.
+    """The ``limit`` best band outsiders by exact structural weight, ranked in SQL.
 
-    None when more than PHI_BOUND_MAX_SCAN rows have φ ≥ φ* (known from a walk of the φ
+    None when more than PHI_BOUND_MAX_SCAN rows are in a band (known from a walk of its
     index that stops there): then the pool grows instead.
     """
-    qualifying = Memory.objects.filter(filters.memory_q(), namespace=namespace, resonance_phi__gte=phi_star)
-    if qualifying.order_by("-resonance_phi", "-access_count").values("pk")[PHI_BOUND_MAX_SCAN:].exists():
+    bands = _band_querysets(namespace=namespace, filters=filters, phi_star=phi_star)
+    if any(band.order_by("-resonance_phi").values("pk")[PHI_BOUND_MAX_SCAN:].exists() for band in bands):
         return None
     distance = CosineDistance("embedding__embedding", vector)
-    rows = (
-        qualifying.filter(embedding__embedding_model=model_id)
-        .exclude(pk__in=exclude)
-        .annotate(distance=distance)
-        .filter(distance__lte=1.0 - threshold)
-        .annotate(weight=(1.0 - F("distance")) * SIMILARITY_WEIGHT + F("resonance_phi") / PHI_MAX * PHI_WEIGHT)
-        .order_by("-weight", "-resonance_phi", "id")
-        .values_list(*_OUTSIDER_COLUMNS)[:limit]
+    found = []
+    for band in bands:
+        rows = (
+            band.filter(embedding__embedding_model=model_id)
+            .exclude(pk__in=exclude)
+            .annotate(distance=distance)
+            .filter(distance__lte=1.0 - threshold)
+            .annotate(weight=(1.0 - F("distance")) * SIMILARITY_WEIGHT + F("resonance_phi") / PHI_MAX * PHI_WEIGHT)
+            .order_by("-weight", "-resonance_phi", "id")
+            .values_list(*_OUTSIDER_COLUMNS)[:limit]
+        )
+        found.extend(_candidate(row) for row in rows)
+    return found
+
+
+def resonant_queryset(*, namespace, vector, model_id, filters, phi_min: float):
+    """Resonant memories with φ ≥ ``phi_min`` nearest first: the statement the resonant graph serves."""
+    return (
+        MemoryEmbedding.objects.filter(
+            filters.memory_q("memory__"),
+            namespace=namespace,
+            embedding_model=model_id,
+            resonant=True,
+            memory__resonance_phi__gte=phi_min,
+        )
+        .annotate(distance=CosineDistance("embedding", vector))
+        .order_by("distance")
+        .values_list("memory_id", "distance", "memory__resonance_phi", "truncated", "memory__last_accessed")
     )
-    return [_candidate(row) for row in rows]
+
+
+def _resonant_outsiders(*, namespace, vector, model_id, filters, phi_min, ranked, limit, threshold, weigh):
+    """Resonant memories not in ``ranked`` that can enter its top ``limit``, weighed.
+
+    Fetched nearest first from the resonant graph; stops when the ``limit``-th weight of
+    ``ranked`` plus what was found beats anything further away (0.7·s_lowest + 0.3).
+    """
+    seen = {c.memory_id for c in ranked}
+    size = RESONANT_FETCH_FACTOR * limit
+    while True:
+        _configure_hnsw(size)
+        rows = list(
+            resonant_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters, phi_min=phi_min)[
+                :size
+            ]
+        )
+        found = [_candidate(row) for row in rows if row[0] not in seen]
+        found = [c for c in found if c.similarity >= threshold]
+        for candidate in found:
+            candidate.weight = weigh(candidate)
+        if len(rows) < size or size >= RESONANT_FETCH_MAX:
+            return found
+        lowest = min(1.0 - row[1] for row in rows)
+        if lowest < threshold:
+            return found
+        merged = sorted([*ranked, *found], key=_rank_key)
+        w_limit = merged[limit - 1].weight if len(merged) >= limit else 0.0
+        if SIMILARITY_WEIGHT * lowest + PHI_WEIGHT <= w_limit:
+            return found
+        size = min(size * POOL_FACTOR, RESONANT_FETCH_MAX)
 
 
 def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold, weigh, recency=False) -> list[Candidate]:
@@ -228,15 +302,21 @@ def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold,
         for candidate in kept:
             candidate.weight = weigh(candidate)
         kept.sort(key=_rank_key)
-        s_min = pool[-1].similarity if pool else 1.0
-        if len(pool) < size or s_min < threshold:
-            # The pool holds every qualifying memory (up to HNSW's recall).
-            return kept[:limit]
-        w_limit = kept[limit - 1].weight
-        phi_star = (w_limit - SIMILARITY_WEIGHT * s_min) * PHI_MAX / PHI_WEIGHT
-        if phi_star > PHI_MAX:
-            return kept[:limit]
-        outside = dict(
+        if len(pool) < size:
+            return kept[:limit]  # the namespace (or the filter) holds no more
+        s_min = pool[-1].similarity
+        if s_min < threshold:
+            # In exact terms the pool holds every memory above the threshold; but HNSW's
+            # recall is weakest at the far end of the pool, just where a resonant memory
+            # that the threshold barely admits sits. The resonant graph is asked as well.
+            phi_star = RESONANT_PHI
+        else:
+            w_limit = kept[limit - 1].weight
+            phi_star = (w_limit - SIMILARITY_WEIGHT * s_min) * PHI_MAX / PHI_WEIGHT
+            if phi_star > PHI_MAX:
+                return kept[:limit]
+        # Always asked, also when φ* ≥ 1: it holds the resonant memories whose flag lags.
+        band = dict(
             namespace=namespace,
             vector=vector,
             model_id=model_id,
@@ -245,18 +325,31 @@ def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold,
             exclude=[c.memory_id for c in pool],
         )
         if recency:
-            # Recency reweighs in Python: weigh the outsiders there too (bounded).
-            extras = _high_phi_outsiders(cap=PHI_BOUND_MAX_EXTRAS, **outside)
+            # Recency reweighs in Python: weigh the band there too (bounded).
+            extras = _high_phi_outsiders(cap=PHI_BOUND_MAX_EXTRAS, **band)
             too_many = len(extras) > PHI_BOUND_MAX_EXTRAS
         else:
-            extras = _best_high_phi_outsiders(limit=limit, threshold=threshold, **outside)
+            extras = _best_high_phi_outsiders(limit=limit, threshold=threshold, **band)
             too_many = extras is None
         if too_many:
             size *= POOL_FACTOR
             continue
         for candidate in extras:
             candidate.weight = weigh(candidate)
-        merged = kept + [c for c in extras if c.similarity >= threshold]
+        extras = [c for c in extras if c.similarity >= threshold]
+        ranked = sorted(kept + extras, key=_rank_key)
+        resonant = _resonant_outsiders(
+            namespace=namespace,
+            vector=vector,
+            model_id=model_id,
+            filters=filters,
+            phi_min=max(phi_star, RESONANT_PHI),
+            ranked=ranked,  # the pool above the threshold; the rest of it stays below there too
+            limit=limit,
+            threshold=threshold,
+            weigh=weigh,
+        )
+        merged = ranked + resonant
         merged.sort(key=_rank_key)
         return merged[:limit]
 
@@ -341,7 +434,14 @@ def memory_query(
             conversation_id=conversation_id,
             phi_increment=QUERY_PHI_INCREMENT,
         )
-        enqueue_after_query(namespace=namespace, memory_ids=list(access.memories), conversation_id=conversation_id)
+        enqueue_after_query(
+            namespace=namespace,
+            memory_ids=list(access.memories),
+            conversation_id=conversation_id,
+            resonance_crossed=any(
+                (m.resonance_phi >= RESONANT_PHI) != m.resonance_indexed for m in access.memories.values()
+            ),
+        )
     hits = [(access.memories[c.memory_id], c) for c in ranked if c.memory_id in access.memories]
     return QueryResult(
         hits=hits,

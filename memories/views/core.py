@@ -132,15 +132,15 @@ class CoreMemoryActions:
             mode=body["mode"],
             recency_half_life_days=body.get("recencyHalfLifeDays"),
         )
-        memories = []
         for memory, candidate in result.hits:
             memory.similarity = candidate.similarity
             memory.structural_weight = candidate.weight
             memory.embedding_truncated = candidate.truncated
-            shown = QueryHitOutput(memory).data
+        # One serializer for the list: its fields are built (deep-copied) once, not per hit.
+        memories = QueryHitOutput([memory for memory, _ in result.hits], many=True).data
+        for shown, (_, candidate) in zip(memories, result.hits):
             if candidate.rrf is not None:
                 shown["rrfScore"] = round(candidate.rrf, 6)
-            memories.append(shown)
         meta = {"queryTime": round(result.query_time_ms, 2), "embeddingProvider": result.embedding_provider}
         if result.promotions:
             meta["promotions"] = promotions_output(result.promotions)

@@ -189,7 +189,15 @@ def _embedding_table_stats():
 
 @pytest.mark.django_db(transaction=True)
 def test_queries_leave_the_embedding_table_untouched(post_json, fake_embedder):
-    make_memories([{"content": f"m{i}", "vector": axis(0, 1 + i, 0.3)} for i in range(30)])
+    # Already resonant (and synced), so no φ crosses 1 here: that would enqueue the
+    # resonance sync, a background task that moves the flag (run inline in tests; see
+    # test_resonant.py).
+    make_memories(
+        [
+            {"content": f"m{i}", "vector": axis(0, 1 + i, 0.3), "resonance_phi": 1.5, "resonance_indexed": True}
+            for i in range(30)
+        ]
+    )
     fake_embedder.vectors["q"] = axis(0)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_force_next_flush()")
