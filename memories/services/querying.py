@@ -246,15 +246,17 @@ def _best_high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, 
     return found
 
 
-def resonant_queryset(*, namespace, vector, model_id, filters, phi_min: float):
-    """Resonant memories with φ ≥ ``phi_min`` nearest first: the statement the resonant graph serves."""
+def resonant_queryset(*, namespace, vector, model_id, filters):
+    """Resonant memories nearest first: the statement the resonant graph serves.
+
+    No condition on φ here: one would offer PostgreSQL a plan through the φ index (every
+    row with φ ≥ φ*, sorted), which it picks on fresh statistics and which grows with the
+    namespace. Whatever the graph returns is weighed exactly; a memory whose flag is
+    stale (φ fell below 1 since the last sync) is in the band too and counted once.
+    """
     return (
         MemoryEmbedding.objects.filter(
-            filters.memory_q("memory__"),
-            namespace=namespace,
-            embedding_model=model_id,
-            resonant=True,
-            memory__resonance_phi__gte=phi_min,
+            filters.memory_q("memory__"), namespace=namespace, embedding_model=model_id, resonant=True
         )
         .annotate(distance=CosineDistance("embedding", vector))
         .order_by("distance")
@@ -262,7 +264,7 @@ def resonant_queryset(*, namespace, vector, model_id, filters, phi_min: float):
     )
 
 
-def _resonant_outsiders(*, namespace, vector, model_id, filters, phi_min, ranked, limit, threshold, weigh):
+def _resonant_outsiders(*, namespace, vector, model_id, filters, ranked, limit, threshold, weigh):
     """Resonant memories not in ``ranked`` that can enter its top ``limit``, weighed.
 
     Fetched nearest first from the resonant graph; stops when the ``limit``-th weight of
@@ -273,9 +275,7 @@ def _resonant_outsiders(*, namespace, vector, model_id, filters, phi_min, ranked
     while True:
         _configure_hnsw(size)
         rows = list(
-            resonant_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters, phi_min=phi_min)[
-                :size
-            ]
+            resonant_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters)[:size]
         )
         found = [_candidate(row) for row in rows if row[0] not in seen]
         found = [c for c in found if c.similarity >= threshold]
@@ -343,7 +343,6 @@ def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold,
             vector=vector,
             model_id=model_id,
             filters=filters,
-            phi_min=max(phi_star, RESONANT_PHI),
             ranked=ranked,  # the pool above the threshold; the rest of it stays below there too
             limit=limit,
             threshold=threshold,

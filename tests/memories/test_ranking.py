@@ -190,7 +190,6 @@ def test_resonant_outsiders_are_read_through_the_resonant_graph(corpus, settings
             vector=corpus[0],
             model_id=settings.ANIMA_EMBEDDING_MODEL,
             filters=querying.QueryFilters(),
-            phi_min=1.0,
         )[:40].explain()
 
     assert "embedding_hnsw_resonant" in plan
