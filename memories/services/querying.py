@@ -12,15 +12,22 @@ weight after re-ranking and s_min the lowest similarity of a full pool: an outsi
 memory (similarity ≤ s_min) can only reach W when φ ≥ φ* = (W − 0.7·s_min)·5/0.3. Those
 are found in two parts:
 
-- φ in [φ*, RESONANT_PHI): read through the φ b-tree index and ranked by exact weight
-  (usually few: φ grows by 0.1 per use); when there are too many the pool grows instead.
-- φ ≥ RESONANT_PHI: searched by similarity in ``embedding_hnsw_resonant``, a second HNSW
-  graph over the resonant memories only, nearest first, until no memory further away can
+- The band, ranked by exact weight in SQL: φ in [φ*, RESONANT_PHI) through the φ b-tree
+  index (usually few: φ grows by 0.1 per use; when there are too many the pool grows
+  instead), and resonant memories whose graph flag lags behind their φ (until the
+  resonance sync, see memories.services.resonance) through ``memory_resonance_lag``.
+- Resonant memories (flag set): searched by similarity in ``embedding_hnsw_resonant``, a
+  second HNSW graph over them only, nearest first, until no memory further away can
   reach the ``limit``-th weight any more: with s the lowest similarity fetched so far,
   nothing unseen can weigh more than 0.7·s + 0.3. The fetch grows ×4 up to
   RESONANT_FETCH_MAX rows; a search stopped there is the one approximation, and the
   benchmark's agreement figure measures it. Its cost grows with the graph's depth (log n),
   where reading every row with φ ≥ φ* grew with the namespace.
+
+A full pool that ends below the threshold holds, in exact terms, every memory above it;
+the resonant graph is still asked (with φ* = RESONANT_PHI), because HNSW's recall is
+weakest at the far end of a pool, where a resonant memory the threshold barely admits
+sits (this took the agreement on the benchmark corpus from 0.97 to 0.999).
 
 ``hybrid`` mode fuses the vector pool with the top full-text matches
 (``websearch_to_tsquery``, same pool size) by reciprocal rank fusion (k = 60) and orders
