@@ -583,6 +583,10 @@ def namespace_create(now: datetime) -> tuple[str, ApiKey, str]:
     return namespace, key, secret
 
 
+#: Tasks whose fourth argument is a co-occurrence batch key (None: no pairs to record).
+_BATCH_KEYED_TASKS = ("record_cooccurrences", "after_query")
+
+
 def queued_tasks_purge(*, namespace: str, since_queue_id: int, since: datetime) -> int:
     """Remove the background tasks this run enqueued (pending, and results a worker saved).
 
@@ -604,12 +608,12 @@ def queued_tasks_purge(*, namespace: str, since_queue_id: int, since: datetime) 
     batch_keys, removed = [], 0
     pending = [row for row in OrmQ.objects.filter(pk__gt=since_queue_id) if ours(row.task.get("args"))]
     for row in pending:
-        if row.task.get("func", "").endswith("record_cooccurrences"):
+        if row.task.get("func", "").endswith(_BATCH_KEYED_TASKS) and row.task["args"][3] is not None:
             batch_keys.append(row.task["args"][3])
     removed += OrmQ.objects.filter(pk__in=[row.pk for row in pending]).delete()[0]
     done = [task for task in Task.objects.filter(started__gte=since) if ours(task.args)]
     for task in done:
-        if task.func.endswith("record_cooccurrences"):
+        if task.func.endswith(_BATCH_KEYED_TASKS) and task.args[3] is not None:
             batch_keys.append(task.args[3])
     removed += Task.objects.filter(pk__in=[task.pk for task in done]).delete()[0]
     AppliedBatch.objects.filter(key__in=batch_keys).delete()

@@ -41,6 +41,17 @@ def record_cooccurrences(namespace: str, memory_ids: list[str], conversation_id:
     return written
 
 
+def after_query(namespace: str, memory_ids: list[str], conversation_id: str | None, batch_key: str | None) -> int:
+    """What follows a query, in one task: its co-occurrences (``batch_key`` is None when
+    there are none to record), then catalyst detection among its hits — so the
+    connectivity signal already counts this query's pairs. Returns the pairs written."""
+    written = 0
+    if batch_key is not None:
+        written = record_cooccurrences(namespace, memory_ids, conversation_id, batch_key)
+    detect_catalysts(memory_ids)
+    return written
+
+
 def purge_expired_deletions() -> int:
     return memories_purge_expired()
 
@@ -75,16 +86,14 @@ def enqueue_after_add(*, memory_id, is_catalyst: bool) -> None:
 def enqueue_after_query(
     *, namespace: str, memory_ids: list, conversation_id: str | None, resonance_crossed: bool = False
 ) -> None:
-    """After the query commits: one co-occurrence task (with a conversation, ≥ 2 hits), one
-    catalyst task, and a resonance sync when an access lifted some φ across RESONANT_PHI."""
+    """After the query commits: one ``after_query`` task (co-occurrences with a
+    conversation and ≥ 2 hits, then catalyst detection), and a resonance sync when an
+    access lifted some φ across RESONANT_PHI. One task, not two: under load the worker's
+    cost is mostly per task (dequeue, result row, acknowledgement)."""
     if resonance_crossed:
         transaction.on_commit(partial(_enqueue, sync_resonance))
     if not memory_ids:
         return
     ids = [str(i) for i in memory_ids]
-    if conversation_id and len(ids) >= 2:
-        key = str(uuid.uuid4())
-        transaction.on_commit(
-            partial(_enqueue, record_cooccurrences, namespace, ids, conversation_id, key)
-        )
-    transaction.on_commit(partial(_enqueue, detect_catalysts, ids))
+    key = str(uuid.uuid4()) if conversation_id and len(ids) >= 2 else None
+    transaction.on_commit(partial(_enqueue, after_query, namespace, ids, conversation_id, key))
