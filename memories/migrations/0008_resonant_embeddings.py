@@ -35,7 +35,8 @@ FOR EACH ROW EXECUTE FUNCTION anima_embedding_resonance_init();
 
 BACKWARD = """
 DROP TRIGGER IF EXISTS embedding_resonance_init ON memories_memoryembedding;
-DROP FUNCTION IF EXISTS anima_embedding_resonance_init();
+-- CASCADE: the same trigger on an unfinished reembed's shadow table goes too.
+DROP FUNCTION IF EXISTS anima_embedding_resonance_init() CASCADE;
 """
 
 

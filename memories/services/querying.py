@@ -20,9 +20,10 @@ are found in two parts:
   second HNSW graph over them only, nearest first, until no memory further away can
   reach the ``limit``-th weight any more: with s the lowest similarity fetched so far,
   nothing unseen can weigh more than 0.7·s + 0.3. The fetch grows ×4 up to
-  RESONANT_FETCH_MAX rows; a search stopped there is the one approximation, and the
-  benchmark's agreement figure measures it. Its cost grows with the graph's depth (log n),
-  where reading every row with φ ≥ φ* grew with the namespace.
+  RESONANT_FETCH_MAX rows; past that the resonant memories with φ ≥ φ* are ranked by
+  exact weight in SQL (rare: the stop rule holds long before on the benchmark corpus).
+  Its cost grows with the graph's depth (log n), where reading every row with φ ≥ φ*
+  grew with the namespace.
 
 A full pool that ends below the threshold holds, in exact terms, every memory above it;
 the resonant graph is still asked (with φ* = RESONANT_PHI), because HNSW's recall is
@@ -153,6 +154,13 @@ def _rank_key(candidate: Candidate):
     return (-candidate.weight, -candidate.phi, str(candidate.memory_id))
 
 
+def _unique(candidates):
+    """The first candidate of each memory. Two statements of one query may both see a
+    memory whose φ another request moved across 1 in between."""
+    seen: set[UUID] = set()
+    return [c for c in candidates if not (c.memory_id in seen or seen.add(c.memory_id))]
+
+
 def _configure_hnsw(pool_size: int) -> None:
     """Per-transaction HNSW settings: keep scanning past filtered-out rows; search wide enough."""
     ef_search = min(max(settings.ANIMA_HNSW_EF_SEARCH, pool_size), EF_SEARCH_MAX)
@@ -225,7 +233,7 @@ def _high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclu
         found.extend(_candidate(row) for row in rows)
         if len(found) > cap:
             break
-    return found
+    return _unique(found)
 
 
 def _best_high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclude, limit, threshold):
@@ -250,7 +258,7 @@ def _best_high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, 
             .values_list(*_OUTSIDER_COLUMNS)[:limit]
         )
         found.extend(_candidate(row) for row in rows)
-    return found
+    return _unique(found)
 
 
 def resonant_queryset(*, namespace, vector, model_id, filters):
@@ -271,24 +279,65 @@ def resonant_queryset(*, namespace, vector, model_id, filters):
     )
 
 
-def _resonant_outsiders(*, namespace, vector, model_id, filters, ranked, limit, threshold, weigh):
+def _exact_resonant_queryset(*, namespace, vector, model_id, filters):
+    """The same rows nearest first by an exact scan (``+ 0`` keeps the graphs out), for a
+    filter under which the graph walk gave up at ``hnsw.max_scan_tuples``."""
+    return (
+        MemoryEmbedding.objects.filter(
+            filters.memory_q("memory__"), namespace=namespace, embedding_model=model_id, resonant=True
+        )
+        .annotate(distance=CosineDistance("embedding", vector) + 0)
+        .order_by("distance", "memory_id")
+        .values_list("memory_id", "distance", "memory__resonance_phi", "truncated", "memory__last_accessed")
+    )
+
+
+def _heaviest_resonant(*, namespace, vector, model_id, filters, phi_min, exclude, count, threshold):
+    """The ``count`` resonant memories (flag set, φ ≥ ``phi_min``) of highest structural
+    weight, ranked exactly in SQL: when the nearest-first search reached its cap."""
+    rows = (
+        Memory.objects.filter(
+            filters.memory_q(),
+            namespace=namespace,
+            resonance_indexed=True,
+            resonance_phi__gte=phi_min,
+            embedding__embedding_model=model_id,
+        )
+        .exclude(pk__in=exclude)
+        .annotate(distance=CosineDistance("embedding__embedding", vector))
+        .filter(distance__lte=1.0 - threshold)
+        .annotate(weight=(1.0 - F("distance")) * SIMILARITY_WEIGHT + F("resonance_phi") / PHI_MAX * PHI_WEIGHT)
+        .order_by("-weight", "-resonance_phi", "id")
+        .values_list(*_OUTSIDER_COLUMNS)[:count]
+    )
+    return [_candidate(row) for row in rows]
+
+
+def _resonant_outsiders(*, namespace, vector, model_id, filters, phi_min, ranked, limit, threshold, weigh, recency):
     """Resonant memories not in ``ranked`` that can enter its top ``limit``, weighed.
 
     Fetched nearest first from the resonant graph; stops when the ``limit``-th weight of
-    ``ranked`` plus what was found beats anything further away (0.7·s_lowest + 0.3).
+    ``ranked`` plus what was found beats anything further away (0.7·s_lowest + 0.3). A
+    short answer under a filter is read again by an exact scan (the graph walk may have
+    given up); a search that reaches RESONANT_FETCH_MAX rows without the stop rule
+    holding ranks the resonant memories with φ ≥ ``phi_min`` by exact weight in SQL
+    instead (with a recency half-life: the 1,000 heaviest, reweighed here).
     """
     seen = {c.memory_id for c in ranked}
-    size = RESONANT_FETCH_FACTOR * limit
+    size = max(1, round(RESONANT_FETCH_FACTOR * limit))
+    exact = False
+    common = dict(namespace=namespace, vector=vector, model_id=model_id, filters=filters)
     while True:
         _configure_hnsw(size)
-        rows = list(
-            resonant_queryset(namespace=namespace, vector=vector, model_id=model_id, filters=filters)[:size]
-        )
+        rows = list((_exact_resonant_queryset if exact else resonant_queryset)(**common)[:size])
+        if len(rows) < size and filters.narrows() and not exact:
+            exact = True
+            continue
         found = [_candidate(row) for row in rows if row[0] not in seen]
         found = [c for c in found if c.similarity >= threshold]
         for candidate in found:
             candidate.weight = weigh(candidate)
-        if len(rows) < size or size >= RESONANT_FETCH_MAX:
+        if len(rows) < size:
             return found
         lowest = min(1.0 - row[1] for row in rows)
         if lowest < threshold:
@@ -297,6 +346,17 @@ def _resonant_outsiders(*, namespace, vector, model_id, filters, ranked, limit, 
         w_limit = merged[limit - 1].weight if len(merged) >= limit else 0.0
         if SIMILARITY_WEIGHT * lowest + PHI_WEIGHT <= w_limit:
             return found
+        if size >= RESONANT_FETCH_MAX:
+            heaviest = _heaviest_resonant(
+                **common,
+                phi_min=phi_min,
+                exclude=list(seen),
+                count=PHI_BOUND_MAX_EXTRAS if recency else limit,
+                threshold=threshold,
+            )
+            for candidate in heaviest:
+                candidate.weight = weigh(candidate)
+            return _unique(found + heaviest)
         size = min(size * POOL_FACTOR, RESONANT_FETCH_MAX)
 
 
@@ -350,12 +410,14 @@ def _semantic_ranking(*, namespace, vector, model_id, filters, limit, threshold,
             vector=vector,
             model_id=model_id,
             filters=filters,
+            phi_min=max(phi_star, RESONANT_PHI),
             ranked=ranked,  # the pool above the threshold; the rest of it stays below there too
             limit=limit,
             threshold=threshold,
             weigh=weigh,
+            recency=recency,
         )
-        merged = ranked + resonant
+        merged = _unique(ranked + resonant)
         merged.sort(key=_rank_key)
         return merged[:limit]
 

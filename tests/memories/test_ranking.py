@@ -109,6 +109,22 @@ def test_top_twenty_agrees_with_a_full_scan_ranking(corpus, post_json, fake_embe
 
 
 @pytest.mark.django_db
+def test_a_search_that_reaches_its_cap_ranks_the_resonant_memories_in_sql(corpus, post_json, fake_embedder, monkeypatch):
+    # The first fetch is the cap: 10 rows, where the stop rule seldom holds yet.
+    monkeypatch.setattr(querying, "RESONANT_FETCH_FACTOR", 0.5)
+    monkeypatch.setattr(querying, "RESONANT_FETCH_MAX", LIMIT // 2)
+    heaviest = _counting(monkeypatch, "_heaviest_resonant")
+    overlaps = []
+    for q, vector in enumerate(corpus[:20]):
+        expected = brute_force_top(vector)
+        actual = _api_top(post_json, fake_embedder, q, vector)
+        overlaps.append(len(set(expected) & set(actual)) / len(expected))
+
+    assert np.mean(overlaps) >= 0.99
+    assert len(heaviest) > 0
+
+
+@pytest.mark.django_db
 def test_without_the_phi_bound_the_pool_alone_misses_resonant_memories(corpus, post_json, fake_embedder, monkeypatch):
     """The control: the same data without the φ-bound step ranks visibly worse."""
     monkeypatch.setattr(querying, "_best_high_phi_outsiders", lambda **kwargs: [])

@@ -7,13 +7,14 @@ import json
 
 import numpy as np
 import pytest
+from django.db import connection
 
+from memories import tasks
 from memories.models import RESONANCE_LAG, RESONANT_PHI, Memory, MemoryEmbedding
 from memories.services import querying
 from memories.services.access import memories_record_access
 from memories.services.portability import memories_import
 from memories.services.resonance import resonance_sync
-from memories.services.upkeep import memories_apply_decay
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
@@ -63,8 +64,7 @@ def test_decay_below_one_takes_a_memory_out_of_the_graph():
     assert _flags(memory) == (True, True)
     Memory.objects.filter(pk=memory.pk).update(last_accessed="2020-01-01T00:00:00Z")
 
-    assert memories_apply_decay() == 1
-    resonance_sync()
+    assert tasks.apply_decay() == 1  # the scheduled task decays, then syncs
 
     assert _flags(memory) == (False, False)
 
@@ -141,3 +141,47 @@ def test_an_import_syncs_the_flag_of_resonant_memories():
     memory = Memory.objects.get(content="imported and resonant")
     assert memory.resonance_phi == 3.5
     assert _flags(memory) == (True, True)
+
+
+def test_a_memory_two_band_statements_both_see_is_returned_once(fake_embedder, monkeypatch):
+    """A concurrent access may move a memory's φ across 1 between the two band statements."""
+    centre, resonant = _far_resonant_corpus()
+    fake_embedder.vectors["centre"] = centre
+    bands = querying._band_querysets
+    monkeypatch.setattr(querying, "_band_querysets", lambda **kwargs: bands(**kwargs) * 2)
+
+    result = querying.memory_query(namespace="default", query="centre", limit=10)
+
+    ids = [memory.pk for memory, _ in result.hits]
+    assert ids[0] == resonant.pk
+    assert len(ids) == len(set(ids))
+
+
+def test_a_filter_the_graph_walk_gives_up_on_is_read_exactly(fake_embedder, settings):
+    """1,000 resonant memories near the query without the tag fill the graph walk's budget
+    (hnsw.max_scan_tuples = 50); the one tagged resonant memory lies further away and
+    outweighs every tagged memory of the pool."""
+    rng = np.random.default_rng(11)
+    centre = _unit(rng.standard_normal(DIM))
+
+    def near():
+        return _unit(centre + 0.3 * _unit(rng.standard_normal(DIM)))
+
+    specs = [{"content": f"tagged {i}", "vector": near(), "tags": ["t"]} for i in range(150)]
+    specs += [{"content": f"untagged {i}", "vector": near(), "resonance_phi": 3.0} for i in range(1000)]
+    far = _unit(centre + 0.9 * _unit(rng.standard_normal(DIM)))
+    specs.append({"content": "tagged far resonant", "vector": far, "tags": ["t"], "resonance_phi": 5.0})
+    target = make_memories(specs)[-1]
+    resonance_sync()
+    # A graph this small PostgreSQL would rightly sort; make it walk the graph, as it does
+    # at scale (SET LOCAL: undone with the test's transaction).
+    with connection.cursor() as cursor:
+        cursor.execute("SET LOCAL enable_sort = off")
+    settings.ANIMA_HNSW_MAX_SCAN_TUPLES = 50
+    fake_embedder.vectors["centre"] = centre
+
+    result = querying.memory_query(
+        namespace="default", query="centre", limit=10, filters=querying.QueryFilters(tags=["t"])
+    )
+
+    assert result.hits[0][0].pk == target.pk
