@@ -236,6 +236,21 @@ def _high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclu
     return _unique(found)
 
 
+def _heaviest(memories, *, vector, model_id, exclude, count, threshold) -> list[Candidate]:
+    """The ``count`` of ``memories`` (a Memory queryset) outside ``exclude`` with the highest
+    structural weight, ranked exactly in SQL (similarity ≥ ``threshold``)."""
+    rows = (
+        memories.filter(embedding__embedding_model=model_id)
+        .exclude(pk__in=exclude)
+        .annotate(distance=CosineDistance("embedding__embedding", vector))
+        .filter(distance__lte=1.0 - threshold)
+        .annotate(weight=(1.0 - F("distance")) * SIMILARITY_WEIGHT + F("resonance_phi") / PHI_MAX * PHI_WEIGHT)
+        .order_by("-weight", "-resonance_phi", "id")
+        .values_list(*_OUTSIDER_COLUMNS)[:count]
+    )
+    return [_candidate(row) for row in rows]
+
+
 def _best_high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, exclude, limit, threshold):
     """The ``limit`` best band outsiders by exact structural weight, ranked in SQL.
 
@@ -245,19 +260,9 @@ def _best_high_phi_outsiders(*, namespace, vector, model_id, filters, phi_star, 
     bands = _band_querysets(namespace=namespace, filters=filters, phi_star=phi_star)
     if any(band.order_by("-resonance_phi").values("pk")[PHI_BOUND_MAX_SCAN:].exists() for band in bands):
         return None
-    distance = CosineDistance("embedding__embedding", vector)
     found = []
     for band in bands:
-        rows = (
-            band.filter(embedding__embedding_model=model_id)
-            .exclude(pk__in=exclude)
-            .annotate(distance=distance)
-            .filter(distance__lte=1.0 - threshold)
-            .annotate(weight=(1.0 - F("distance")) * SIMILARITY_WEIGHT + F("resonance_phi") / PHI_MAX * PHI_WEIGHT)
-            .order_by("-weight", "-resonance_phi", "id")
-            .values_list(*_OUTSIDER_COLUMNS)[:limit]
-        )
-        found.extend(_candidate(row) for row in rows)
+        found += _heaviest(band, vector=vector, model_id=model_id, exclude=exclude, count=limit, threshold=threshold)
     return _unique(found)
 
 
@@ -295,22 +300,10 @@ def _exact_resonant_queryset(*, namespace, vector, model_id, filters):
 def _heaviest_resonant(*, namespace, vector, model_id, filters, phi_min, exclude, count, threshold):
     """The ``count`` resonant memories (flag set, φ ≥ ``phi_min``) of highest structural
     weight, ranked exactly in SQL: when the nearest-first search reached its cap."""
-    rows = (
-        Memory.objects.filter(
-            filters.memory_q(),
-            namespace=namespace,
-            resonance_indexed=True,
-            resonance_phi__gte=phi_min,
-            embedding__embedding_model=model_id,
-        )
-        .exclude(pk__in=exclude)
-        .annotate(distance=CosineDistance("embedding__embedding", vector))
-        .filter(distance__lte=1.0 - threshold)
-        .annotate(weight=(1.0 - F("distance")) * SIMILARITY_WEIGHT + F("resonance_phi") / PHI_MAX * PHI_WEIGHT)
-        .order_by("-weight", "-resonance_phi", "id")
-        .values_list(*_OUTSIDER_COLUMNS)[:count]
+    resonant = Memory.objects.filter(
+        filters.memory_q(), namespace=namespace, resonance_indexed=True, resonance_phi__gte=phi_min
     )
-    return [_candidate(row) for row in rows]
+    return _heaviest(resonant, vector=vector, model_id=model_id, exclude=exclude, count=count, threshold=threshold)
 
 
 def _resonant_outsiders(*, namespace, vector, model_id, filters, phi_min, ranked, limit, threshold, weigh, recency):
