@@ -127,6 +127,7 @@ def add(
     source: str | None = None,
     is_catalyst: bool | None = None,
     metadata: Mapping[str, Any] | None = None,
+    occurred_at: datetime | date | str | None = None,
 ) -> Call[m.AddResult]:
     body = _compact(
         {
@@ -136,13 +137,14 @@ def add(
             "source": source,
             "isCatalyst": is_catalyst,
             "metadata": dict(metadata) if metadata is not None else None,
+            "occurredAt": _iso(occurred_at),
         }
     )
     return Call("POST", f"{V1}/memories/add", _with_meta(m.AddResult), json=body)
 
 
 #: Keyword spellings of ``add`` accepted in add-batch items, as the API spells them.
-_BATCH_ITEM_KEYS = {"is_catalyst": "isCatalyst"}
+_BATCH_ITEM_KEYS = {"is_catalyst": "isCatalyst", "occurred_at": "occurredAt"}
 
 
 def _batch_item(item: str | Mapping[str, Any]) -> dict[str, Any]:
@@ -157,6 +159,8 @@ def _batch_item(item: str | Mapping[str, Any]) -> dict[str, Any]:
             value = list(value)
         elif key == "metadata" and isinstance(value, Mapping):
             value = dict(value)
+        elif key in ("occurred_at", "occurredAt"):
+            value = _iso(value)
         body[_BATCH_ITEM_KEYS.get(key, key)] = value
     return body
 
@@ -184,6 +188,8 @@ def query(
     created_before: datetime | date | str | None = None,
     last_accessed_after: datetime | date | str | None = None,
     recency_half_life_days: float | None = None,
+    occurred_after: datetime | date | str | None = None,
+    occurred_before: datetime | date | str | None = None,
 ) -> Call[m.QueryResult]:
     body = _compact(
         {
@@ -201,9 +207,22 @@ def query(
             "createdBefore": _iso(created_before),
             "lastAccessedAfter": _iso(last_accessed_after),
             "recencyHalfLifeDays": recency_half_life_days,
+            "occurredAfter": _iso(occurred_after),
+            "occurredBefore": _iso(occurred_before),
         }
     )
     return Call("POST", f"{V1}/memories/query", _with_meta(m.QueryResult), json=body)
+
+
+def feedback(
+    memory_ids: Sequence[str | UUID], *, useful: bool = True, conversation_id: str | None = None
+) -> Call[m.FeedbackResult]:
+    if isinstance(memory_ids, (str, UUID)):
+        raise TypeError("feedback takes a sequence of memory ids, not one id")
+    body = _compact(
+        {"memoryIds": [str(memory_id) for memory_id in memory_ids], "useful": useful, "conversationId": conversation_id}
+    )
+    return Call("POST", f"{V1}/memories/feedback", _with_meta(m.FeedbackResult), json=body)
 
 
 def bootstrap(
@@ -260,6 +279,7 @@ def memory_patch(
     metadata: Mapping[str, Any] = UNSET,
     is_catalyst: bool = UNSET,
     pinned: bool = UNSET,
+    occurred_at: datetime | date | str = UNSET,
 ) -> Call[m.MemoryUpdate]:
     given = {
         "content": content,
@@ -269,6 +289,7 @@ def memory_patch(
         "metadata": dict(metadata) if metadata is not UNSET else UNSET,
         "isCatalyst": is_catalyst,
         "pinned": pinned,
+        "occurredAt": _iso(occurred_at) if occurred_at is not UNSET else UNSET,
     }
     body = {key: value for key, value in given.items() if value is not UNSET}
     return Call("PATCH", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.MemoryUpdate), json=body)
@@ -298,6 +319,8 @@ def memories_list(
     source: str | None = None,
     created_after: datetime | None = None,
     created_before: datetime | None = None,
+    occurred_after: datetime | None = None,
+    occurred_before: datetime | None = None,
     ordering: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
@@ -311,6 +334,8 @@ def memories_list(
             "source": source,
             "createdAfter": created_after,
             "createdBefore": created_before,
+            "occurredAfter": occurred_after,
+            "occurredBefore": occurred_before,
             "ordering": ordering,
             "limit": limit,
             "cursor": cursor,

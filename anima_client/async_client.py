@@ -89,9 +89,13 @@ class AsyncAnimaClient(_BaseClient):
         source: str | None = None,
         is_catalyst: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
+        occurred_at: datetime | date | str | None = None,
     ) -> m.AddResult:
         return await self._run(
-            _api.add(content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata)
+            _api.add(
+                content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata,
+                occurred_at=occurred_at,
+            )
         )
 
     async def add_batch(self, items: Sequence[str | Mapping[str, Any]]) -> m.AddBatchResult:
@@ -114,6 +118,8 @@ class AsyncAnimaClient(_BaseClient):
         created_before: datetime | date | str | None = None,
         last_accessed_after: datetime | date | str | None = None,
         recency_half_life_days: float | None = None,
+        occurred_after: datetime | date | str | None = None,
+        occurred_before: datetime | date | str | None = None,
     ) -> m.QueryResult:
         return await self._run(
             _api.query(
@@ -121,8 +127,14 @@ class AsyncAnimaClient(_BaseClient):
                 category=category, tags=tags, mode=mode, metadata=metadata, source=source,
                 created_after=created_after, created_before=created_before,
                 last_accessed_after=last_accessed_after, recency_half_life_days=recency_half_life_days,
+                occurred_after=occurred_after, occurred_before=occurred_before,
             )
         )
+
+    async def feedback(
+        self, memory_ids: Sequence[str | UUID], useful: bool = True, conversation_id: str | None = None
+    ) -> m.FeedbackResult:
+        return await self._run(_api.feedback(memory_ids, useful=useful, conversation_id=conversation_id))
 
     async def bootstrap(
         self,
@@ -232,11 +244,12 @@ class AsyncMemories:
         metadata: Mapping[str, Any] = UNSET,
         is_catalyst: bool = UNSET,
         pinned: bool = UNSET,
+        occurred_at: datetime | date | str = UNSET,
     ) -> m.MemoryUpdate:
         return await self._client._run(
             _api.memory_patch(
                 memory_id, content=content, category=category, tags=tags, source=source, metadata=metadata,
-                is_catalyst=is_catalyst, pinned=pinned,
+                is_catalyst=is_catalyst, pinned=pinned, occurred_at=occurred_at,
             )
         )
 

@@ -5,6 +5,7 @@
     anima query "deploy steps" --metadata project=apollo --since 30d --recency-days 14
     anima store-batch notes.jsonl --source notes     # JSON Lines or a JSON array; - for stdin
     anima forget 3f2c…-…  [--purge]
+    anima feedback 3f2c…-… 9a1b…-…  [--not-useful] [--conversation-id conv-42]
     anima bootstrap --limit 20
     anima stats --json
 
@@ -183,6 +184,13 @@ def _parser() -> argparse.ArgumentParser:
         "--purge", action="store_true", help="remove it for good, with every copy of its text (not restorable)"
     )
 
+    feedback = commands.add_parser(
+        "feedback", parents=[common], help="mark memories useful (φ up) or, with --not-useful, misleading (φ down)"
+    )
+    feedback.add_argument("memory_ids", nargs="+", type=_memory_id, metavar="ID", help="the memories' ids")
+    feedback.add_argument("--not-useful", action="store_true", help="they misled: lower their φ")
+    feedback.add_argument("--conversation-id", help="the conversation the memories were used in")
+
     commands.add_parser("stats", parents=[common], help="φ statistics of the namespace")
     return parser
 
@@ -227,6 +235,9 @@ def _run(client: AnimaClient, args: argparse.Namespace) -> tuple[ApiModel, str]:
             return result, formatting.purged_text(result)
         result = client.memories.delete(args.memory_id)
         return result, formatting.deleted_text(result)
+    if args.command == "feedback":
+        result = client.feedback(args.memory_ids, useful=not args.not_useful, conversation_id=args.conversation_id)
+        return result, formatting.feedback_text(result)
     result = client.stats()
     return result, formatting.stats_text(result)
 

@@ -145,10 +145,14 @@ class AnimaClient(_BaseClient):
         source: str | None = None,
         is_catalyst: bool | None = None,
         metadata: Mapping[str, Any] | None = None,
+        occurred_at: datetime | date | str | None = None,
     ) -> m.AddResult:
         """Store a memory; an identical content answers the existing one (``is_duplicate``)."""
         return self._run(
-            _api.add(content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata)
+            _api.add(
+                content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata,
+                occurred_at=occurred_at,
+            )
         )
 
     def add_batch(self, items: Sequence[str | Mapping[str, Any]]) -> m.AddBatchResult:
@@ -175,6 +179,8 @@ class AnimaClient(_BaseClient):
         created_before: datetime | date | str | None = None,
         last_accessed_after: datetime | date | str | None = None,
         recency_half_life_days: float | None = None,
+        occurred_after: datetime | date | str | None = None,
+        occurred_before: datetime | date | str | None = None,
     ) -> m.QueryResult:
         """Find memories by meaning (``mode="hybrid"`` adds full-text matches). With a
         ``conversation_id`` the hits' co-occurrence is recorded.
@@ -189,8 +195,18 @@ class AnimaClient(_BaseClient):
                 category=category, tags=tags, mode=mode, metadata=metadata, source=source,
                 created_after=created_after, created_before=created_before,
                 last_accessed_after=last_accessed_after, recency_half_life_days=recency_half_life_days,
+                occurred_after=occurred_after, occurred_before=occurred_before,
             )
         )
+
+    def feedback(
+        self, memory_ids: Sequence[str | UUID], useful: bool = True, conversation_id: str | None = None
+    ) -> m.FeedbackResult:
+        """Say that recalled memories helped (``useful=True``: each one's φ goes up one step,
+        0.5) or misled (``useful=False``: down one step), within [0, 5]; each mark counts as
+        an access. Ids that match no live memory of the namespace come back in
+        ``not_found``, unchanged. Needs a write key."""
+        return self._run(_api.feedback(memory_ids, useful=useful, conversation_id=conversation_id))
 
     def bootstrap(
         self,
@@ -306,13 +322,14 @@ class Memories:
         metadata: Mapping[str, Any] = UNSET,
         is_catalyst: bool = UNSET,
         pinned: bool = UNSET,
+        occurred_at: datetime | date | str = UNSET,
     ) -> m.MemoryUpdate:
         """Change the fields given (``category=None`` clears it); new content is re-embedded.
         ``pinned=True``: the memory opens every bootstrap and never decays."""
         return self._client._run(
             _api.memory_patch(
                 memory_id, content=content, category=category, tags=tags, source=source, metadata=metadata,
-                is_catalyst=is_catalyst, pinned=pinned,
+                is_catalyst=is_catalyst, pinned=pinned, occurred_at=occurred_at,
             )
         )
 

@@ -103,6 +103,18 @@ def purged_text(result: m.PurgedMemory) -> str:
     )
 
 
+def feedback_text(result: m.FeedbackResult) -> str:
+    verdict = "useful" if result.useful else "not useful"
+    lines = [f"Marked {plural(len(result.updated), 'memory')} {verdict}."]
+    lines.extend(
+        f"- {memory.memory_id}: φ {memory.resonance_phi:.2f}, {plural(memory.access_count, 'access')}"
+        for memory in result.updated
+    )
+    if result.not_found:
+        lines.append(f"No such memory (nothing changed): {', '.join(str(memory_id) for memory_id in result.not_found)}")
+    return "\n".join(lines)
+
+
 def tier_change_text(result: m.TierChange) -> str:
     memory = result.memory
     if result.promotion is None:

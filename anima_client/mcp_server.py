@@ -1,16 +1,17 @@
 """``anima-mcp``: Anima as an MCP server, so that an assistant uses its memory on its own.
 
-Seven tools — ``bootstrap``, ``remember``, ``recall``, ``promote``, ``forget``,
-``reflect``, ``handshake`` — each one call of the Anima API through ``AsyncAnimaClient``.
-Their descriptions tell the model when to call them (bootstrap at the start of every
-conversation, recall before answering from past context, remember what is worth keeping,
-forget only when the user asks, reflect at the end).
+Eight tools — ``bootstrap``, ``remember``, ``recall``, ``feedback``, ``promote``,
+``forget``, ``reflect``, ``handshake`` — each one call of the Anima API through
+``AsyncAnimaClient``. Their descriptions tell the model when to call them (bootstrap at
+the start of every conversation, recall before answering from past context, feedback when
+a recalled memory helped or misled, remember what is worth keeping, forget only when the
+user asks, reflect at the end).
 
 The server keeps one open *conversation* per MCP session (per process on stdio, per
 ``Mcp-Session-Id`` on streamable HTTP): its id — generated, or given with
 ``--conversation-id`` / ``ANIMA_CONVERSATION_ID`` / ``bootstrap(conversation_id=…)`` — goes
-with every recall, so memories found together become associated, and the session's
-counters (memories loaded, used, queries, results, relevance) become the
+with every recall (so memories found together become associated) and every feedback, and
+the session's counters (memories loaded, used, queries, results, relevance) become the
 ``sessionMetrics`` that ``reflect`` sends. ``reflect`` closes the conversation; so does
 a second ``bootstrap``.
 
@@ -64,6 +65,8 @@ people, projects, past decisions, "as before"), call `recall`.
 - Whenever you learn something worth keeping (a preference, decision, correction, fact \
 about the user, their people, projects or environment), call `remember` with one \
 self-contained sentence. Don't store secrets or small talk.
+- When a recalled memory helped you answer, call `feedback` with useful=true; when it \
+misled you, with useful=false.
 - When a memory proves lasting and important, `promote` it to `stable`.
 - Call `forget` only when the user asks you to forget something; never on your own.
 - Near the end of a conversation, call `reflect`.
@@ -104,6 +107,14 @@ codes, identifiers). Narrow the search when the question does: category, tags, m
 (e.g. {"project": "apollo"}) or since (only memories stored after a date, or within an \
 age such as "7d"). For "lately" or "what were we just doing", set \
 recency_half_life_days (e.g. 7) to favour memories used recently."""
+
+FEEDBACK_DESCRIPTION = """\
+Tell long-term memory which recalled memories mattered. Call it when a recalled memory \
+helped you answer (useful=true) or misled you (useful=false): wrong, outdated or beside \
+the point. Give the ids shown by recall or bootstrap; several at once are fine. A useful \
+mark raises the memory's φ a little, so it wins close calls in later recalls; a not-useful \
+mark lowers it. It never overrides relevance, so mark honestly and only what you used \
+or were misled by. Ids that match no memory are reported and change nothing."""
 
 PROMOTE_DESCRIPTION = """\
 Move a memory to another tier when its importance has clearly changed: to "stable" when \
@@ -177,7 +188,7 @@ def build_server(
     conversation_id: str | None = None,
     timeout: float = 30.0,
 ) -> MCPServer:
-    """The MCP server with its seven tools; each MCP run opens one ``AsyncAnimaClient``."""
+    """The MCP server with its eight tools; each MCP run opens one ``AsyncAnimaClient``."""
     url = config.base_url(base_url)
     key = config.find_api_key(api_key)
     if not key:
@@ -311,6 +322,32 @@ def build_server(
             raise tool_error(error, url) from error
         conversation.record_recall(result)
         return formatting.query_text(result)
+
+    @server.tool(
+        description=FEEDBACK_DESCRIPTION,
+        annotations=ToolAnnotations(title="Feedback", read_only_hint=False, destructive_hint=False),
+        structured_output=False,
+    )
+    async def feedback(
+        ctx: Context,
+        memory_ids: Annotated[
+            list[str],
+            Field(min_length=1, max_length=100, description="The ids (UUIDs) of the memories, from recall or bootstrap."),
+        ],
+        useful: Annotated[bool, Field(description="true: they helped you answer; false: they misled you.")],
+    ) -> str:
+        try:
+            ids = [str(UUID(memory_id.strip())) for memory_id in memory_ids]
+        except ValueError as error:
+            raise ToolError("Not all of those are memory ids; use ids shown by bootstrap or recall.") from error
+        conversation = conversations.current(session_key(ctx))
+        try:
+            result = await anima(ctx).feedback(ids, useful=useful, conversation_id=conversation.id)
+        except AnimaError as error:
+            raise tool_error(error, url) from error
+        for memory in result.updated:
+            conversation.record_use(memory.memory_id)
+        return formatting.feedback_text(result)
 
     @server.tool(
         description=PROMOTE_DESCRIPTION,

@@ -66,6 +66,7 @@ class Memory(ApiModel):
     pinned: bool = False
     merged_into: UUID | None = None
     embedding_truncated: bool = False
+    occurred_at: datetime | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
 
@@ -74,8 +75,12 @@ class QueryHit(Memory):
     """A memory found by a query, shown after the access it counted."""
 
     similarity: float
+    #: Similarity (semantic) or 0.7 × similarity + 0.3 × normalised text score (hybrid).
+    relevance: float | None = None
+    #: relevance + a resonance bonus of at most 0.05 (× recency when asked).
     structural_weight: float
-    rrf_score: float | None = None
+    #: Hybrid only: the sum of the idf of the question's words the memory contains.
+    text_score: float | None = None
 
 
 class AddResult(ApiModel):
@@ -126,6 +131,24 @@ class QueryResult(ApiModel):
     memories: list[QueryHit]
     count: int
     query: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+
+class FeedbackMemory(ApiModel):
+    """A memory after a feedback mark: its new φ and access count."""
+
+    memory_id: UUID
+    resonance_phi: float
+    access_count: int
+
+
+class FeedbackResult(ApiModel):
+    """``POST /memories/feedback``: the memories marked, and the ids that matched none
+    (unknown, deleted, merged or of another namespace; nothing changed for them)."""
+
+    updated: list[FeedbackMemory]
+    not_found: list[UUID] = Field(default_factory=list)
+    useful: bool
     meta: ResponseMeta = Field(default_factory=ResponseMeta)
 
 

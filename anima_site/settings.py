@@ -207,6 +207,8 @@ ANIMA_OPENAI_SEND_DIMENSIONS = env_bool(
 
 # --- Memory dynamics -------------------------------------------------------------------
 ANIMA_SIMILARITY_THRESHOLD = env_float("ANIMA_SIMILARITY_THRESHOLD", 0.3, minimum=0, maximum=1)
+# What a returned query hit adds to φ (memories.ranking): 0, measured on LoCoMo in order.
+ANIMA_QUERY_PHI_INCREMENT = env_float("ANIMA_QUERY_PHI_INCREMENT", 0.0, minimum=0, maximum=1)
 ANIMA_PROMOTE_TO_THREAD_AT = env_int("ANIMA_PROMOTE_TO_THREAD_AT", 5, minimum=1)
 ANIMA_PROMOTE_TO_STABLE_AT = env_int("ANIMA_PROMOTE_TO_STABLE_AT", 20, minimum=1)
 ANIMA_QUERY_POOL_MIN = env_int("ANIMA_QUERY_POOL_MIN", 100, minimum=1)

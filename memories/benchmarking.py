@@ -47,8 +47,9 @@ from tqdm import tqdm
 
 from locustfiles.texts import QUERY_TEXTS, memory_text, query_variant, unique_memory_text
 from memories.embeddings import embed_texts, get_provider
-from memories.models import RESONANT_PHI, AppliedBatch, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
+from memories.models import AppliedBatch, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
 from memories.selectors import tier_distribution
+from memories import ranking
 from memories.services import querying
 from memories.text import content_hash, normalized_hash
 from meta.models import ApiKey, Scope
@@ -202,9 +203,6 @@ def _memory_rows(corpus: Corpus, indexes: range, contents: list[str]) -> list[Me
                 access_count=int(rng.integers(low, high + 1)),
                 last_accessed=last_accessed,
                 resonance_phi=round(float(phis[position]), 3),
-                # Loaded in the resonant graph already (the COPY's insert trigger copies
-                # the flag), as the resonance sync would leave it.
-                resonance_indexed=round(float(phis[position]), 3) >= RESONANT_PHI,
                 category=f"topic-{index % 20}",
                 tags=[f"bench-{index % 50}"],
                 source="benchmark",
@@ -347,8 +345,10 @@ class Probe:
         index = int(self.corpus.rng.integers(self.corpus.loaded))
         return _timed(self.client.post, "/api/v1/memories/add", {"content": memory_text(index)}, 200)[0]
 
-    def query(self, text: str) -> tuple[float, dict]:
+    def query(self, text: str, mode: str | None = None) -> tuple[float, dict]:
         body = {"query": text, "limit": QUERY_LIMIT, "conversationId": self._conversation_id()}
+        if mode is not None:
+            body["mode"] = mode
         elapsed, content = _timed(self.client.post, "/api/v1/memories/query", body, 200)
         return elapsed, json.loads(content)
 
@@ -424,6 +424,17 @@ def measure_latencies(probe: Probe, iterations: int, *, strict_cache: bool = Tru
 
     results["query_warm"] = latency_stats(_series(warm, iterations))
     service_ms["query_warm"] = service_ms["query_warm"][WARMUP_REQUESTS:]
+    # The same warm questions in semantic mode: what the hybrid default's text side costs.
+    texts = iter(order)
+    service_ms["query_warm_semantic"] = []
+
+    def warm_semantic():
+        elapsed, body = probe.query(next(texts), mode=querying.MODE_SEMANTIC)
+        service_ms["query_warm_semantic"].append(body["meta"]["queryTime"])
+        return elapsed
+
+    results["query_warm_semantic"] = latency_stats(_series(warm_semantic, iterations))
+    service_ms["query_warm_semantic"] = service_ms["query_warm_semantic"][WARMUP_REQUESTS:]
     results["bootstrap"] = latency_stats(_series(probe.bootstrap, iterations))
     results["query_service_ms"] = {name: latency_stats(values) for name, values in service_ms.items()}
     return results
@@ -433,14 +444,15 @@ def measure_latencies(probe: Probe, iterations: int, *, strict_cache: bool = Tru
 
 
 def exact_top(*, namespace: str, model_id: str, vector, limit: int, threshold: float) -> list[str]:
-    """Every live memory of the namespace ranked by structural weight: a full scan, on purpose."""
+    """Every live memory of the namespace ranked by semantic structural weight
+    (``memories.ranking``: similarity + 0.05 × φ / 5): a full scan, on purpose."""
     literal = "[" + ",".join(f"{x:.8g}" for x in vector.tolist()) + "]"
     sql = f"""
         SELECT m.id FROM {Memory._meta.db_table} m
         JOIN {MemoryEmbedding._meta.db_table} e ON e.memory_id = m.id
         WHERE m.namespace = %(ns)s AND m.deleted_at IS NULL AND e.embedding_model = %(model)s
           AND 1 - (e.embedding <=> %(v)s::vector) >= %(threshold)s
-        ORDER BY (1 - (e.embedding <=> %(v)s::vector)) * %(sw)s + m.resonance_phi / %(phi_max)s * %(pw)s DESC,
+        ORDER BY (1 - (e.embedding <=> %(v)s::vector)) + m.resonance_phi / %(phi_max)s * %(bonus)s DESC,
                  m.resonance_phi DESC, m.id
         LIMIT %(limit)s
     """
@@ -449,9 +461,8 @@ def exact_top(*, namespace: str, model_id: str, vector, limit: int, threshold: f
         "model": model_id,
         "v": literal,
         "threshold": threshold,
-        "sw": querying.SIMILARITY_WEIGHT,
-        "pw": querying.PHI_WEIGHT,
-        "phi_max": querying.PHI_MAX,
+        "bonus": ranking.PHI_BONUS_MAX,
+        "phi_max": ranking.PHI_MAX,
         "limit": limit,
     }
     with connection.cursor() as cursor:
@@ -478,7 +489,7 @@ def measure_agreement(probe: Probe, *, queries: int) -> dict:
             limit=QUERY_LIMIT,
             threshold=threshold,
         )
-        _, body = probe.query(text)
+        _, body = probe.query(text, mode=querying.MODE_SEMANTIC)
         actual = {m["id"] for m in body["data"]["memories"]}
         if not expected:
             empty += 1
@@ -557,7 +568,8 @@ def service_settings() -> dict:
         "queryPoolMin": settings.ANIMA_QUERY_POOL_MIN,
         "hnswEfSearch": settings.ANIMA_HNSW_EF_SEARCH,
         "hnswMaxScanTuples": settings.ANIMA_HNSW_MAX_SCAN_TUPLES,
-        "phiBoundMaxExtras": querying.PHI_BOUND_MAX_EXTRAS,
+        "queryPhiIncrement": settings.ANIMA_QUERY_PHI_INCREMENT,
+        "phiBonusMax": ranking.PHI_BONUS_MAX,
         "embeddingCache": settings.CACHES["embeddings"]["BACKEND"].rsplit(".", 1)[-1],
         "dbConnMaxAge": settings.DATABASES["default"].get("CONN_MAX_AGE"),
         "semanticConsolidation": settings.ANIMA_SEMANTIC_CONSOLIDATION,

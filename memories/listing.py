@@ -91,6 +91,9 @@ class MemoryListFilters:
     created_after: datetime | None = None
     #: Exclusive upper bound of ``created_at``.
     created_before: datetime | None = None
+    #: Inclusive lower and exclusive upper bound of ``occurred_at``.
+    occurred_after: datetime | None = None
+    occurred_before: datetime | None = None
 
     def q(self) -> Q:
         q = Q()
@@ -108,6 +111,10 @@ class MemoryListFilters:
             q &= Q(created_at__gte=self.created_after)
         if self.created_before is not None:
             q &= Q(created_at__lt=self.created_before)
+        if self.occurred_after is not None:
+            q &= Q(occurred_at__gte=self.occurred_after)
+        if self.occurred_before is not None:
+            q &= Q(occurred_at__lt=self.occurred_before)
         return q
 
 

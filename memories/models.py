@@ -34,16 +34,14 @@ class Tier(models.TextChoices):
     NETWORK = "network"
 
 
-#: φ from which a memory's vector belongs in the small ``embedding_hnsw_resonant`` graph.
-#: The query finds the resonant memories outside its similarity pool there (see
-#: memories.services.querying and memories.services.resonance).
-RESONANT_PHI = 1.0
-#: Memories whose φ is on the other side of RESONANT_PHI than their vector's ``resonant``
-#: flag (``Memory.resonance_indexed`` mirrors that flag): the query reads them exactly
-#: until the background sync moves the flag.
-RESONANCE_LAG = (Q(resonance_phi__gte=RESONANT_PHI) & Q(resonance_indexed=False)) | (
-    Q(resonance_phi__lt=RESONANT_PHI) & Q(resonance_indexed=True)
-)
+class DateWords(models.Func):
+    """``anima_date_words(ts)``: the day, month name and year of ``ts`` in UTC
+    ("8 May 2023"), a function of migration 0009. The full-text side indexes these words
+    with the content, so a question that names a month or a year finds memories that
+    happened then."""
+
+    function = "anima_date_words"
+    output_field = models.TextField()
 
 
 class Memory(models.Model):
@@ -58,9 +56,6 @@ class Memory(models.Model):
     last_accessed = models.DateTimeField(default=timezone.now)
     resonance_phi = models.FloatField(default=0.0)
     phi_decayed_at = models.DateTimeField(null=True, blank=True)
-    # Equal to ``embedding.resonant``: changed only together with it (the resonance sync),
-    # never by a request. See RESONANCE_LAG.
-    resonance_indexed = models.BooleanField(default=False, db_default=False, editable=False)
     is_catalyst = models.BooleanField(default=False)
     pinned = models.BooleanField(default=False)
     category = models.CharField(max_length=100, null=True, blank=True)
@@ -70,8 +65,11 @@ class Memory(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_variants"
     )
+    # When the remembered thing happened (SPEC "Event time"); the add path sets it to
+    # ``created_at`` when the client gives none.
+    occurred_at = models.DateTimeField(default=timezone.now)
     search_vector = models.GeneratedField(
-        expression=SearchVector("content", config="english"),
+        expression=SearchVector("content", DateWords("occurred_at"), config="english"),
         output_field=SearchVectorField(),
         db_persist=True,
     )
@@ -101,8 +99,8 @@ class Memory(models.Model):
             models.Index(
                 fields=["namespace", "-resonance_phi", "-access_count"], condition=LIVE, name="memory_phi_access"
             ),
-            # The few memories whose resonance flag lags behind φ (the query reads them exactly).
-            models.Index(fields=["namespace", "-resonance_phi"], condition=RESONANCE_LAG, name="memory_resonance_lag"),
+            # Event-time filters (occurredAfter / occurredBefore).
+            models.Index(fields=["namespace", "occurred_at"], condition=LIVE, name="memory_live_occurred"),
             # The resource list's default order and its keyset cursor.
             models.Index(fields=["namespace", "-created_at", "-id"], condition=LIVE, name="memory_live_created"),
             GinIndex(fields=["tags"], name="memory_tags_gin"),
@@ -130,15 +128,10 @@ class MemoryEmbedding(models.Model):
     embedding = VectorField(dimensions=EMBEDDING_DIMENSIONS)
     embedding_model = models.CharField(max_length=200)
     truncated = models.BooleanField(default=False)
-    # In the resonant graph. Set with ``memory.resonance_indexed`` by the resonance sync (a
-    # background task: a query never writes this table); a row inserted later copies the
-    # memory's flag (trigger of migration 0008), so the two never disagree.
-    resonant = models.BooleanField(default=False, db_default=False, editable=False)
 
     class Meta:
         indexes = [
             _cosine_hnsw("embedding_hnsw_cosine"),
-            _cosine_hnsw("embedding_hnsw_resonant", condition=Q(resonant=True)),
             models.Index(fields=["embedding_model"], name="embedding_model_idx"),
         ]
 

@@ -3,12 +3,14 @@
 from rest_framework import serializers
 
 from anima_site.openapi import api_responses
-from memories.serializers import MemoryDeletedOutput, MemoryOutput, MemoryPageOutput, QueryHitOutput
+from memories.serializers import FeedbackMemoryOutput, MemoryDeletedOutput, MemoryOutput, MemoryPageOutput, QueryHitOutput
 from memories.serializers_dynamics import CatalystOutput, PromotionOutput
 
 
 class HybridHitOutput(QueryHitOutput):
-    rrfScore = serializers.FloatField(required=False, help_text="Only in hybrid mode.")
+    textScore = serializers.FloatField(
+        required=False, help_text="Only in hybrid mode: the sum of the idf of the question's words this memory contains."
+    )
 
 
 class AddData(serializers.Serializer):
@@ -40,6 +42,14 @@ class QueryData(serializers.Serializer):
     memories = HybridHitOutput(many=True)
     count = serializers.IntegerField()
     query = serializers.CharField()
+
+
+class FeedbackData(serializers.Serializer):
+    updated = FeedbackMemoryOutput(many=True)
+    notFound = serializers.ListField(
+        child=serializers.UUIDField(), help_text="Unknown, deleted, merged or of another namespace: unchanged."
+    )
+    useful = serializers.BooleanField()
 
 
 class BootstrapBranches(serializers.Serializer):
@@ -141,6 +151,7 @@ ADD_BATCH = api_responses(
     {201: ("BatchAdded", AddBatchData()), 200: ("BatchNothingCreated", AddBatchData())}, body=True
 )
 QUERY = api_responses({200: ("QueryResult", QueryData())}, body=True)
+FEEDBACK = api_responses({200: ("FeedbackResult", FeedbackData())}, body=True)
 BOOTSTRAP = api_responses({200: ("BootstrapResult", BootstrapData())})
 UPDATE_TIER = api_responses({200: ("TierUpdated", UpdateTierData())}, extra_errors=(404,), body=True)
 CATALYSTS = api_responses({200: ("CatalystList", CatalystsData())})

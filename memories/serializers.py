@@ -5,6 +5,8 @@ would otherwise be ignored silently) and, for JSON bodies, values of the wrong J
 type (``"limit": true`` or ``"limit": "20"`` are 400s, not surprises).
 """
 
+from datetime import UTC
+
 from rest_framework import serializers
 
 from memories.models import MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Tier
@@ -73,6 +75,21 @@ class ContentField(JsonCharField):
         return value
 
 
+class EventTimeField(serializers.DateTimeField):
+    """An ISO 8601 datetime given as a JSON string, inside years 1–9999 in UTC (a value
+    that only fits in its own time zone could not be stored and read back)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", format="ISO 8601")
+        try:
+            value = super().to_internal_value(data)
+            value.astimezone(UTC)
+        except (OverflowError, ValueError):
+            raise serializers.ValidationError("Must be a date and time between years 1 and 9999 in UTC.") from None
+        return value
+
+
 def _tags_field():
     return serializers.ListField(
         child=JsonCharField(min_length=1, max_length=MAX_TAG_CHARS), max_length=MAX_TAGS, required=False
@@ -97,6 +114,9 @@ class MemoryAddInput(StrictSerializer):
     source = JsonCharField(max_length=100, required=False, allow_null=True)
     isCatalyst = JsonBooleanField(required=False, default=False)
     metadata = MetadataField(required=False)
+    occurredAt = EventTimeField(
+        required=False, help_text="When the remembered thing happened (ISO 8601); default: the time it is stored."
+    )
 
 
 MAX_BATCH_ITEMS = 100
@@ -118,12 +138,19 @@ class MemoryQueryInput(StrictSerializer):
     conversationId = _conversation_id_field()
     category = JsonCharField(max_length=100, required=False)
     tags = _tags_field()
-    mode = serializers.ChoiceField(choices=[MODE_SEMANTIC, MODE_HYBRID], required=False, default=MODE_SEMANTIC)
+    mode = serializers.ChoiceField(
+        choices=[MODE_HYBRID, MODE_SEMANTIC],
+        required=False,
+        default=MODE_HYBRID,
+        help_text="hybrid (default): meaning and words; semantic: meaning only.",
+    )
     metadata = MetadataField(required=False, help_text="JSON containment: memories whose metadata contains this object.")
     source = JsonCharField(max_length=100, required=False)
     createdAfter = serializers.DateTimeField(required=False)
     createdBefore = serializers.DateTimeField(required=False)
     lastAccessedAfter = serializers.DateTimeField(required=False)
+    occurredAfter = EventTimeField(required=False, help_text="Only memories that happened at or after this time.")
+    occurredBefore = EventTimeField(required=False, help_text="Only memories that happened before this time.")
     recencyHalfLifeDays = JsonFloatField(
         min_value=0.001, max_value=36500, required=False, help_text="Weight × 0.5 ** (days since last access / this)."
     )
@@ -132,6 +159,16 @@ class MemoryQueryInput(StrictSerializer):
         if not value.strip():
             raise serializers.ValidationError("This field may not be blank.")
         return value
+
+    def validate(self, attrs):
+        _check_range(attrs, "occurredAfter", "occurredBefore")
+        return attrs
+
+
+def _check_range(attrs: dict, after_key: str, before_key: str) -> None:
+    after, before = attrs.get(after_key), attrs.get(before_key)
+    if after is not None and before is not None and after >= before:
+        raise serializers.ValidationError({before_key: [f"Must be later than {after_key}."]})
 
 
 class QueryBooleanField(serializers.ChoiceField):
@@ -152,6 +189,35 @@ class MemoryBootstrapInput(StrictSerializer):
     includeStable = QueryBooleanField(required=False, default=True)
     activeLimit = serializers.IntegerField(min_value=0, max_value=MAX_BOOTSTRAP_LIMIT, required=False)
     maxChars = serializers.IntegerField(min_value=1, required=False)
+
+
+MAX_FEEDBACK_IDS = 100
+
+
+class JsonUUIDField(serializers.UUIDField):
+    """A UUID that must be a JSON string (DRF's field also takes an integer)."""
+
+    def to_internal_value(self, data):
+        if not isinstance(data, str):
+            self.fail("invalid", value=data)
+        return super().to_internal_value(data)
+
+
+class MemoryFeedbackInput(StrictSerializer):
+    """``POST /memories/feedback``: the ids as sent (1-100), repeats counted once."""
+
+    memoryIds = serializers.ListField(child=JsonUUIDField(), min_length=1, max_length=MAX_FEEDBACK_IDS)
+    useful = JsonBooleanField(help_text="true: the memories helped (φ up); false: they misled (φ down).")
+    conversationId = _conversation_id_field()
+
+    def validate_memoryIds(self, value):
+        return list(dict.fromkeys(value))
+
+
+class FeedbackMemoryOutput(serializers.Serializer):
+    memoryId = serializers.UUIDField(source="id")
+    resonancePhi = serializers.FloatField(source="resonance_phi")
+    accessCount = serializers.IntegerField(source="access_count")
 
 
 class MemoryOutput(serializers.Serializer):
@@ -175,6 +241,7 @@ class MemoryOutput(serializers.Serializer):
     pinned = serializers.BooleanField()
     mergedInto = serializers.UUIDField(source="merged_into_id", allow_null=True)
     embeddingTruncated = serializers.SerializerMethodField()
+    occurredAt = serializers.DateTimeField(source="occurred_at")
     createdAt = serializers.DateTimeField(source="created_at")
     updatedAt = serializers.DateTimeField(source="updated_at")
 
@@ -184,10 +251,14 @@ class MemoryOutput(serializers.Serializer):
 
 class QueryHitOutput(MemoryOutput):
     similarity = serializers.SerializerMethodField()
+    relevance = serializers.SerializerMethodField()
     structuralWeight = serializers.SerializerMethodField()
 
     def get_similarity(self, memory) -> float:
         return round(memory.similarity, 6)
+
+    def get_relevance(self, memory) -> float:
+        return round(memory.relevance, 6)
 
     def get_structuralWeight(self, memory) -> float:
         return round(memory.structural_weight, 6)
@@ -227,6 +298,8 @@ class MemoryListInput(StrictSerializer):
     source = serializers.CharField(max_length=100, required=False)
     createdAfter = serializers.DateTimeField(required=False)
     createdBefore = serializers.DateTimeField(required=False)
+    occurredAfter = EventTimeField(required=False)
+    occurredBefore = EventTimeField(required=False)
     ordering = serializers.ChoiceField(choices=_list_ordering_choices(), required=False, default="-createdAt")
     limit = serializers.IntegerField(min_value=1, max_value=MAX_LIST_LIMIT, required=False, default=DEFAULT_LIST_LIMIT)
     cursor = serializers.CharField(max_length=1000, required=False)
@@ -257,9 +330,8 @@ class MemoryListInput(StrictSerializer):
             raise serializers.ValidationError("Invalid cursor; use a nextCursor or previousCursor as given.") from None
 
     def validate(self, attrs):
-        after, before = attrs.get("createdAfter"), attrs.get("createdBefore")
-        if after is not None and before is not None and after >= before:
-            raise serializers.ValidationError({"createdBefore": ["Must be later than createdAfter."]})
+        _check_range(attrs, "createdAfter", "createdBefore")
+        _check_range(attrs, "occurredAfter", "occurredBefore")
         cursor = attrs.get("cursor")
         if cursor is not None and cursor.ordering != attrs["ordering"]:
             raise serializers.ValidationError({"cursor": ["This cursor belongs to another ordering."]})
@@ -276,6 +348,7 @@ class MemoryPatchInput(StrictSerializer):
     isCatalyst = JsonBooleanField(required=False)
     pinned = JsonBooleanField(required=False, help_text="Pinned memories open every bootstrap and never decay.")
     metadata = MetadataField(required=False)
+    occurredAt = EventTimeField(required=False, help_text="When the remembered thing happened (ISO 8601).")
 
 
 class MemoryRestoreInput(StrictSerializer):

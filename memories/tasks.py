@@ -17,7 +17,6 @@ from memories.services.associations import associations_record
 from memories.services.catalysts import catalysts_detect
 from memories.services.consolidation import memory_consolidate
 from memories.services.forgetting import memories_purge_expired
-from memories.services.resonance import resonance_sync
 from memories.services.upkeep import access_log_clean, memories_apply_decay
 
 def consolidate_memory(memory_id: str) -> str:
@@ -57,13 +56,7 @@ def purge_expired_deletions() -> int:
 
 
 def apply_decay() -> int:
-    decayed = memories_apply_decay()
-    resonance_sync()  # φ that decayed below 1 leaves the resonant graph
-    return decayed
-
-
-def sync_resonance() -> int:
-    return resonance_sync()
+    return memories_apply_decay()
 
 
 def clean_access_log() -> int:
@@ -83,15 +76,10 @@ def enqueue_after_add(*, memory_id, is_catalyst: bool) -> None:
         transaction.on_commit(partial(_enqueue, detect_catalysts, [ids]))
 
 
-def enqueue_after_query(
-    *, namespace: str, memory_ids: list, conversation_id: str | None, resonance_crossed: bool = False
-) -> None:
+def enqueue_after_query(*, namespace: str, memory_ids: list, conversation_id: str | None) -> None:
     """After the query commits: one ``after_query`` task (co-occurrences with a
-    conversation and ≥ 2 hits, then catalyst detection), and a resonance sync when an
-    access lifted some φ across RESONANT_PHI. One task, not two: under load the worker's
-    cost is mostly per task (dequeue, result row, acknowledgement)."""
-    if resonance_crossed:
-        transaction.on_commit(partial(_enqueue, sync_resonance))
+    conversation and ≥ 2 hits, then catalyst detection). One task, not two: under load
+    the worker's cost is mostly per task (dequeue, result row, acknowledgement)."""
     if not memory_ids:
         return
     ids = [str(i) for i in memory_ids]

@@ -1,6 +1,6 @@
 """What every access does to a memory, and the one promotion rule.
 
-An access is a query hit, a duplicate add or (later) a merge. For any number of
+An access is a query hit, a duplicate add, a merge or an explicit feedback. For any number of
 memories it costs a constant number of statements and never touches the embedding
 table: one ``UPDATE … FROM (SELECT … ORDER BY id FOR UPDATE)`` for counters, φ and
 tier (rows locked in id order, so concurrent accesses cannot deadlock), one bulk insert
@@ -12,6 +12,9 @@ after) the memory moves one step, ``active → thread`` at ``ANIMA_PROMOTE_TO_TH
 and ``thread → stable`` at ``ANIMA_PROMOTE_TO_STABLE_AT``, and only from the tier below.
 A memory moved by hand is therefore never moved back by a later access: its count has
 already passed the threshold, or it sits in a tier the rule does not move from.
+
+φ moves by the caller's ``phi_increment`` (negative for a "not useful" feedback) and stays
+in [``PHI_MIN``, ``PHI_MAX``] of memories.ranking.
 """
 
 from dataclasses import dataclass
@@ -23,10 +26,9 @@ from django.utils import timezone
 
 from anima_site import metrics
 from memories.models import Memory, MemoryAccess, TierPromotion
+from memories.ranking import PHI_MAX, PHI_MIN
 
 PROMOTION_REASON_ACCESS = "access_threshold"
-PHI_MAX = 5.0
-QUERY_PHI_INCREMENT = 0.1
 
 
 @dataclass(frozen=True)
@@ -69,7 +71,7 @@ WITH target AS (
 UPDATE memories_memory m SET
     access_count = t.old_count + 1,
     last_accessed = %(now)s,
-    resonance_phi = LEAST(t.old_phi + %(phi_increment)s, {PHI_MAX}),
+    resonance_phi = GREATEST(LEAST(t.old_phi + %(phi_increment)s, {PHI_MAX}), {PHI_MIN}),
     tier = COALESCE(c.new_tier, t.old_tier),
     tier_last_updated = CASE WHEN c.new_tier IS NULL THEN m.tier_last_updated ELSE %(now)s END
 FROM target t JOIN changed c ON c.id = t.id

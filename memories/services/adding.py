@@ -12,19 +12,19 @@ After a new memory commits, consolidation and catalyst detection are enqueued
 
 from collections import Counter
 from dataclasses import dataclass
+from datetime import datetime
 from uuid import UUID
-
 
 from django.db import transaction
 from django.utils import timezone
 
 from memories.embeddings import embed_texts
+from memories.ranking import CATALYST_PHI
 from memories.models import LIVE, Memory, MemoryEmbedding, Tier
 from memories.services.access import memories_record_access
 from memories.tasks import enqueue_after_add
 from memories.text import content_hash, normalized_hash
 
-CATALYST_INITIAL_PHI = 1.0
 MESSAGE_CREATED = "Memory stored."
 MESSAGE_DUPLICATE = "This memory already exists; its access was counted and nothing else changed."
 #: A duplicate touch can miss when the existing memory is deleted in between; the insert
@@ -71,6 +71,7 @@ def memory_add(
     source: str | None = None,
     is_catalyst: bool = False,
     metadata: dict | None = None,
+    occurred_at: datetime | None = None,
 ) -> AddResult:
     digest = content_hash(content)
     embedded = None
@@ -82,7 +83,13 @@ def memory_add(
             embedded = embed_texts([content])  # EmbeddingError propagates: nothing written
         embedding = embedded.embeddings[0]
         item = BatchItem(
-            content=content, category=category, tags=tags, source=source, is_catalyst=is_catalyst, metadata=metadata
+            content=content,
+            category=category,
+            tags=tags,
+            source=source,
+            is_catalyst=is_catalyst,
+            metadata=metadata,
+            occurred_at=occurred_at,
         )
         memory = _new_memory(namespace, item, digest, timezone.now())
         with transaction.atomic():
@@ -115,6 +122,8 @@ class BatchItem:
     source: str | None = None
     is_catalyst: bool = False
     metadata: dict | None = None
+    #: When the remembered thing happened; None: when it is stored.
+    occurred_at: datetime | None = None
 
 
 @dataclass(frozen=True)
@@ -205,12 +214,13 @@ def _new_memory(namespace: str, item: BatchItem, digest: str, now) -> Memory:
         tier=Tier.ACTIVE,
         tier_last_updated=now,
         last_accessed=now,
-        resonance_phi=CATALYST_INITIAL_PHI if item.is_catalyst else 0.0,
+        resonance_phi=CATALYST_PHI if item.is_catalyst else 0.0,
         is_catalyst=item.is_catalyst,
         category=item.category,
         tags=list(item.tags or []),
         source=item.source,
         metadata=dict(item.metadata or {}),
+        occurred_at=item.occurred_at or now,
         created_at=now,
     )
 

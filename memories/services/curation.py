@@ -85,6 +85,7 @@ def memory_update_fields(
     metadata: dict | _Unset = UNSET,
     is_catalyst: bool | _Unset = UNSET,
     pinned: bool | _Unset = UNSET,
+    occurred_at: datetime | _Unset = UNSET,
 ) -> MemoryUpdate:
     """Change the given fields of one live memory; ``metadata`` is replaced as a whole.
 
@@ -128,6 +129,9 @@ def memory_update_fields(
         if pinned is not UNSET and memory.pinned != pinned:
             memory.pinned = pinned
             changed.append("pinned")
+        if occurred_at is not UNSET and memory.occurred_at != occurred_at:
+            memory.occurred_at = occurred_at
+            changed.append("occurred_at")
         if embedded is not None:
             memory.content = content
             memory.content_hash = content_hash(content)

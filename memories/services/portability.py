@@ -3,7 +3,7 @@
 One memory per line, camelCase keys as in the API: ``id``, ``content``, ``namespace``,
 ``category``, ``tags``, ``source``, ``metadata``, ``tier``, ``tierLastUpdated``,
 ``resonancePhi``, ``phiDecayedAt``, ``isCatalyst``, ``pinned``, ``accessCount``,
-``lastAccessed``, ``createdAt``, ``updatedAt``, ``deletedAt``, ``mergedInto`` and, with
+``lastAccessed``, ``occurredAt``, ``createdAt``, ``updatedAt``, ``deletedAt``, ``mergedInto`` and, with
 embeddings, ``embedding`` (floats), ``embeddingModel``, ``embeddingTruncated``.
 Timestamps are ISO 8601 in UTC with microseconds; a vector is written in pgvector's own
 shortest text form, which reads back to the same float32 values.
@@ -43,7 +43,6 @@ from psycopg.types.json import Jsonb
 
 from memories.embeddings import embed_texts, get_provider
 from memories.models import LIVE, MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryEmbedding, Tier
-from memories.services.resonance import resonance_sync
 from memories.text import content_hash, normalized_hash
 
 EXPORT_CHUNK_SIZE = 2000
@@ -75,6 +74,7 @@ MEMORY_KEYS = (
     "pinned",
     "accessCount",
     "lastAccessed",
+    "occurredAt",
     "createdAt",
     "updatedAt",
     "deletedAt",
@@ -121,7 +121,7 @@ def memories_export(
     columns = [
         "id", "content", "namespace", "category", "tags", "source", "metadata", "tier", "tier_last_updated",
         "resonance_phi", "phi_decayed_at", "is_catalyst", "pinned", "access_count", "last_accessed",
-        "created_at", "updated_at", "deleted_at", "merged_into_id",
+        "occurred_at", "created_at", "updated_at", "deleted_at", "merged_into_id",
     ]  # fmt: skip
     rows = _export_queryset(namespace=namespace, include_deleted=include_deleted).order_by("id")
     if with_embeddings:
@@ -159,6 +159,7 @@ def _export_record(row: dict, *, with_embeddings: bool) -> dict:
         "pinned": row["pinned"],
         "accessCount": row["access_count"],
         "lastAccessed": _iso(row["last_accessed"]),
+        "occurredAt": _iso(row["occurred_at"]),
         "createdAt": _iso(row["created_at"]),
         "updatedAt": _iso(row["updated_at"]),
         "deletedAt": _iso(row["deleted_at"]),
@@ -247,7 +248,12 @@ def _timestamp(record: dict, key: str, *, default: datetime | None, nullable: bo
     except ValueError:
         raise InvalidLine(f"{key}: {value!r} is not an ISO 8601 timestamp") from None
     # A timestamp without an offset is read as UTC (the export always writes one).
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
+    parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
+    try:
+        parsed.astimezone(dt_timezone.utc)
+    except OverflowError:
+        raise InvalidLine(f"{key}: {value!r} is outside years 1–9999 in UTC") from None
+    return parsed
 
 
 def _uuid(record: dict, key: str) -> uuid.UUID | None:
@@ -366,6 +372,7 @@ def import_row_parse(record, *, line: int, namespace: str | None = None) -> Impo
             "tags": _tags(record),
             "source": _string(record, "source", max_chars=MAX_SOURCE_CHARS, nullable=True),
             "metadata": _metadata(record),
+            "occurred_at": _timestamp(record, "occurredAt", default=created_at, nullable=False),
             "created_at": created_at,
             "updated_at": _timestamp(record, "updatedAt", default=created_at, nullable=False),
             "deleted_at": deleted_at,
@@ -422,7 +429,7 @@ class ImportSummary:
 _MEMORY_COLUMNS = (
     "id", "namespace", "content", "content_hash", "normalized_hash", "tier", "tier_last_updated",
     "access_count", "last_accessed", "resonance_phi", "phi_decayed_at", "is_catalyst", "pinned",
-    "category", "tags", "source", "metadata", "created_at", "updated_at", "deleted_at",
+    "category", "tags", "source", "metadata", "occurred_at", "created_at", "updated_at", "deleted_at",
 )  # fmt: skip
 _ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_MEMORY_COLUMNS)) + ")"
 
@@ -628,5 +635,4 @@ def memories_import(
     if batch:
         importer.store(batch)
     importer.link_merges()
-    resonance_sync()  # imported φ ≥ 1 enters the resonant graph now, not at the next schedule
     return summary

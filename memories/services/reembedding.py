@@ -45,8 +45,6 @@ SHADOW_TABLE = f"{EMBEDDING_TABLE}_next"
 RETIRED_TABLE = f"{EMBEDDING_TABLE}_retired"
 MEMORY_TABLE = Memory._meta.db_table
 HNSW_INDEX = "embedding_hnsw_cosine"
-#: The BEFORE INSERT trigger that sets ``resonant`` (migration 0008); a table's own.
-RESONANCE_TRIGGER = "embedding_resonance_init"
 MODEL_INDEX = "embedding_model_idx"
 #: The two indexes the query path needs, used when the live table lacks them.
 REQUIRED_INDEXES = {
@@ -290,13 +288,6 @@ def _ensure_shadow_table(dimensions: int) -> None:
         "truncated boolean NOT NULL, "
         "content_hash varchar(64) NOT NULL)"
     )
-    # ``resonant`` and its trigger as on the live table (migration 0008): each row copies
-    # its memory's flag when written; the switch catches up with syncs since.
-    _ddl(f"ALTER TABLE {SHADOW_TABLE} ADD COLUMN IF NOT EXISTS resonant boolean NOT NULL DEFAULT false")
-    _ddl(
-        f"CREATE OR REPLACE TRIGGER {RESONANCE_TRIGGER} BEFORE INSERT "
-        f"ON {SHADOW_TABLE} FOR EACH ROW EXECUTE FUNCTION anima_embedding_resonance_init()"
-    )
 
 
 def _copy_target_rows_from_live(model_id: str, dimensions: int) -> None:
@@ -425,11 +416,6 @@ def _switch_transaction(provider: EmbeddingProvider, *, batch_size: int, mainten
         # EXCLUSIVE: reads go on, writes to the live table wait for the switch.
         _execute(f"LOCK TABLE {EMBEDDING_TABLE} IN EXCLUSIVE MODE")
         stragglers, _, _ = _fill(provider, batch_size=batch_size)
-        # A resonance sync during the run moved the live table's flag only.
-        _execute(
-            f"UPDATE {SHADOW_TABLE} s SET resonant = m.resonance_indexed FROM {MEMORY_TABLE} m "
-            "WHERE m.id = s.memory_id AND s.resonant IS DISTINCT FROM m.resonance_indexed"
-        )
         _execute(_CHECK_DEFERRED)
         indexes = _target_indexes()
         _build_indexes(indexes, maintenance_work_mem)  # a no-op unless the live table gained one

@@ -1,4 +1,4 @@
-"""The core routes: add, query, bootstrap."""
+"""The core routes: add, query, feedback, bootstrap."""
 
 from drf_spectacular.utils import extend_schema
 from rest_framework.decorators import action
@@ -6,9 +6,11 @@ from rest_framework.decorators import action
 from anima_site.api import success
 from anima_site.tenancy import request_namespace
 from memories.serializers import (
+    FeedbackMemoryOutput,
     MemoryAddBatchInput,
     MemoryAddInput,
     MemoryBootstrapInput,
+    MemoryFeedbackInput,
     MemoryOutput,
     MemoryQueryInput,
     QueryHitOutput,
@@ -22,6 +24,7 @@ from memories.services.adding import (
     memories_add_batch,
     memory_add,
 )
+from memories.services.feedback import memory_feedback
 from memories.services.querying import QueryFilters, memory_query
 
 
@@ -44,6 +47,7 @@ def _checked_item(raw) -> tuple[BatchItem | None, dict | None]:
             source=body.get("source"),
             is_catalyst=body["isCatalyst"],
             metadata=body.get("metadata"),
+            occurred_at=body.get("occurredAt"),
         )
         return item, None
     field, messages = next(iter(serializer.errors.items()))
@@ -58,10 +62,11 @@ def validated(serializer_class, data) -> dict:
 
 
 class CoreMemoryActions:
-    """``/memories/add``, ``/memories/query``, ``/memories/bootstrap``."""
+    """``/memories/add``, ``/memories/query``, ``/memories/feedback``, ``/memories/bootstrap``."""
 
-    #: A query changes only counters, φ and tiers: a read-scope key may run it.
-    action_scopes = {"query": "read"}
+    #: A query changes only counters, φ and tiers: a read-scope key may run it. Feedback
+    #: is a deliberate write of φ: it needs a write key, as add does.
+    action_scopes = {"query": "read", "feedback": "write"}
 
     @extend_schema(request=MemoryAddInput, responses=schema.ADD, summary="Store a memory")
     @action(detail=False, methods=["post"], url_path="add")
@@ -75,6 +80,7 @@ class CoreMemoryActions:
             source=body.get("source"),
             is_catalyst=body["isCatalyst"],
             metadata=body.get("metadata"),
+            occurred_at=body.get("occurredAt"),
         )
         result.memory.embedding_truncated = result.embedding_truncated
         data = {
@@ -127,6 +133,8 @@ class CoreMemoryActions:
                 created_after=body.get("createdAfter"),
                 created_before=body.get("createdBefore"),
                 last_accessed_after=body.get("lastAccessedAfter"),
+                occurred_after=body.get("occurredAfter"),
+                occurred_before=body.get("occurredBefore"),
             ),
             conversation_id=body.get("conversationId"),
             mode=body["mode"],
@@ -134,17 +142,36 @@ class CoreMemoryActions:
         )
         for memory, candidate in result.hits:
             memory.similarity = candidate.similarity
+            memory.relevance = candidate.relevance
             memory.structural_weight = candidate.weight
             memory.embedding_truncated = candidate.truncated
         # One serializer for the list: its fields are built (deep-copied) once, not per hit.
         memories = QueryHitOutput([memory for memory, _ in result.hits], many=True).data
         for shown, (_, candidate) in zip(memories, result.hits):
-            if candidate.rrf is not None:
-                shown["rrfScore"] = round(candidate.rrf, 6)
+            if candidate.text_score is not None:
+                shown["textScore"] = round(candidate.text_score, 6)
         meta = {"queryTime": round(result.query_time_ms, 2), "embeddingProvider": result.embedding_provider}
         if result.promotions:
             meta["promotions"] = promotions_output(result.promotions)
         return success(request, {"memories": memories, "count": len(memories), "query": body["query"]}, **meta)
+
+    @extend_schema(request=MemoryFeedbackInput, responses=schema.FEEDBACK, summary="Mark memories useful or not")
+    @action(detail=False, methods=["post"], url_path="feedback")
+    def feedback(self, request):
+        body = validated(MemoryFeedbackInput, request.data)
+        result = memory_feedback(
+            namespace=request_namespace(request),
+            memory_ids=body["memoryIds"],
+            useful=body["useful"],
+            conversation_id=body.get("conversationId"),
+        )
+        data = {
+            "updated": FeedbackMemoryOutput(result.updated, many=True).data,
+            "notFound": [str(memory_id) for memory_id in result.not_found],
+            "useful": body["useful"],
+        }
+        meta = {"promotions": promotions_output(result.promotions)} if result.promotions else {}
+        return success(request, data, **meta)
 
     @extend_schema(parameters=[MemoryBootstrapInput], responses=schema.BOOTSTRAP, summary="Bootstrap")
     @action(detail=False, methods=["get"], url_path="bootstrap")

@@ -47,6 +47,7 @@ _PATCH_FIELDS = {
     "metadata": "metadata",
     "isCatalyst": "is_catalyst",
     "pinned": "pinned",
+    "occurredAt": "occurred_at",
 }
 
 
@@ -68,6 +69,8 @@ class MemoryResourceActions:
                 source=params.get("source"),
                 created_after=params.get("createdAfter"),
                 created_before=params.get("createdBefore"),
+                occurred_after=params.get("occurredAfter"),
+                occurred_before=params.get("occurredBefore"),
             ),
             ordering=params["ordering"],
             page_size=params["limit"],

@@ -1,7 +1,7 @@
 """``AnimaClient`` against a live Anima: every method, its request and its typed result."""
 
 import asyncio
-from datetime import datetime, timedelta, timezone as dt_timezone
+from datetime import UTC, date, datetime, timedelta, timezone as dt_timezone
 from uuid import UUID
 
 import pytest
@@ -65,11 +65,11 @@ def test_query_passes_threshold_tiers_category_tags_and_mode(anima):
     anima.add("Debian is Dana's favourite distribution.", category="people")
 
     tagged = anima.query("Debian", category="infra", tags=["staging"], tiers=["active"], mode="hybrid")
-    strict = anima.query("Debian", threshold=0.99)
+    strict = anima.query("Debian", threshold=0.99, mode="semantic")  # hybrid keeps word matches
     stable_only = anima.query("Debian", tiers=["stable"])
 
     assert [hit.content for hit in tagged.memories] == ["Staging runs Debian 12."]
-    assert tagged.memories[0].rrf_score is not None
+    assert tagged.memories[0].text_score > 0
     assert strict.memories == []
     assert stable_only.count == 0
 
@@ -371,9 +371,19 @@ def test_query_recency_half_life_weighs_by_last_access(anima, deploys):
 
     hits = {hit.id: hit for hit in anima.query("Apollo", threshold=0, recency_half_life_days=7).memories}
 
-    # weight = (0.7 × similarity + 0.3 × φ/5) × 0.5 ** (days / half-life); φ was 0
-    assert hits[old].structural_weight == pytest.approx(0.7 * hits[old].similarity * 0.25, rel=0.01)
-    assert hits[apollo].structural_weight == pytest.approx(0.7 * hits[apollo].similarity, rel=0.01)
+    # weight = (relevance + 0.05 × φ/5) × 0.5 ** (days / half-life); φ was 0
+    assert hits[old].structural_weight == pytest.approx(hits[old].relevance * 0.25, rel=0.01)
+    assert hits[apollo].structural_weight == pytest.approx(hits[apollo].relevance, rel=0.01)
+
+
+def test_occurred_at_goes_in_and_filters_the_query(anima):
+    anima.add("The Apollo kickoff was in spring.", occurred_at="2023-04-03T10:00:00Z")
+    anima.add_batch([{"content": "The Apollo retro was in autumn.", "occurred_at": datetime(2023, 10, 2, tzinfo=UTC)}])
+
+    found = anima.query("Apollo", occurred_after=date(2023, 9, 1), threshold=0)
+
+    assert [hit.content for hit in found.memories] == ["The Apollo retro was in autumn."]
+    assert found.memories[0].occurred_at == datetime(2023, 10, 2, tzinfo=UTC)
 
 
 def test_query_with_a_bad_filter_is_a_validation_error(anima):

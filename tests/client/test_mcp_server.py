@@ -22,7 +22,7 @@ from meta.models import ConversationReflection, MetaReflection
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = {"bootstrap", "remember", "recall", "promote", "forget", "reflect", "handshake"}
+TOOLS = {"bootstrap", "remember", "recall", "feedback", "promote", "forget", "reflect", "handshake"}
 
 
 def text_of(result) -> str:

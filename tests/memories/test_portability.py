@@ -18,7 +18,6 @@ from django.utils import timezone
 from memories.embeddings import EmbeddingError
 from memories.models import Memory, MemoryEmbedding, TierCount
 from memories.services.portability import MEMORY_KEYS, memories_export, memories_import
-from memories.services.resonance import resonance_sync
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
@@ -99,7 +98,6 @@ def rich_memories():
             deleted_at=now - timedelta(hours=index), merged_into_id=first[100 + index].pk
         )
     Memory.objects.filter(pk__in=[m.pk for m in second[:5]]).update(deleted_at=now - timedelta(days=1))
-    resonance_sync()  # as the schedule leaves a database; an import syncs what it writes
     # updated_at is auto_now on save; give every row a value of its own.
     with connection.cursor() as cursor:
         cursor.execute(
@@ -187,7 +185,6 @@ def test_round_trip_covers_the_merged_and_deleted_memories(rich_memories, tmp_pa
 
 def test_import_without_vectors_embeds_one_call_per_batch(tmp_path, model_calls):
     make_memories(rich_specs(120, prefix="gamma", seed=5))
-    resonance_sync()
     memories_before = memory_snapshot()
     path = export_file(tmp_path)  # no embeddings in the file
     wipe()

@@ -40,8 +40,8 @@ def test_repeated_query_is_served_from_the_cache(post_json, model_calls):
     assert contents(second) == contents(first)
 
 
-def test_results_are_ordered_by_structural_weight(post_json, fake_embedder):
-    # similarity 0.9 φ 0 → 0.63; similarity 0.6 φ 5 → 0.72; similarity 0.8 φ 1 → 0.62
+def test_results_are_ordered_by_relevance_with_a_bounded_resonance_bonus(post_json, fake_embedder):
+    # similarity 0.9 φ 0 → 0.9; similarity 0.8 φ 1 → 0.81; similarity 0.6 φ 5 → 0.65
     make_memories(
         [
             {"content": "close", "vector": axis(0, 1, np.sqrt(1 - 0.9**2))},
@@ -51,13 +51,25 @@ def test_results_are_ordered_by_structural_weight(post_json, fake_embedder):
     )
     fake_embedder.vectors["q"] = axis(0)
 
-    response = post_json(QUERY, {"query": "q"})
+    response = post_json(QUERY, {"query": "q", "mode": "semantic"})
 
-    assert contents(response) == ["resonant", "close", "middle"]
+    assert contents(response) == ["close", "middle", "resonant"]
     hits = response.json()["data"]["memories"]
-    assert hits[0]["similarity"] == pytest.approx(0.6, abs=1e-4)
-    assert hits[0]["structuralWeight"] == pytest.approx(0.6 * 0.7 + 0.3, abs=1e-4)
-    assert hits[1]["structuralWeight"] == pytest.approx(0.63, abs=1e-4)
+    assert hits[2]["similarity"] == pytest.approx(0.6, abs=1e-4)
+    assert hits[2]["relevance"] == pytest.approx(0.6, abs=1e-4)
+    assert hits[2]["structuralWeight"] == pytest.approx(0.6 + 0.05, abs=1e-4)
+    assert hits[1]["structuralWeight"] == pytest.approx(0.8 + 0.01, abs=1e-4)
+
+
+def test_hybrid_without_a_matching_word_ranks_by_seven_tenths_of_similarity(post_json, fake_embedder):
+    make_memories([{"content": "close", "vector": axis(0, 1, np.sqrt(1 - 0.9**2)), "resonance_phi": 2.5}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    [hit] = post_json(QUERY, {"query": "q"}).json()["data"]["memories"]
+
+    assert hit["relevance"] == pytest.approx(0.7 * 0.9, abs=1e-4)
+    assert hit["structuralWeight"] == pytest.approx(0.7 * 0.9 + 0.025, abs=1e-4)
+    assert hit["textScore"] == 0
 
 
 def test_threshold_drops_less_similar_memories(post_json, fake_embedder):
@@ -70,7 +82,7 @@ def test_threshold_drops_less_similar_memories(post_json, fake_embedder):
     fake_embedder.vectors["q"] = axis(0)
 
     assert contents(post_json(QUERY, {"query": "q", "similarityThreshold": 0.3})) == ["similar"]
-    assert contents(post_json(QUERY, {"query": "q", "similarityThreshold": 0.1})) == ["dissimilar", "similar"]
+    assert contents(post_json(QUERY, {"query": "q", "similarityThreshold": 0.1})) == ["similar", "dissimilar"]
 
 
 def test_default_threshold_is_the_setting(post_json, fake_embedder, settings):
@@ -124,11 +136,21 @@ def test_hits_show_their_counters_after_the_update(post_json, fake_embedder):
     hit = post_json(QUERY, {"query": "q", "conversationId": "conv-1"}).json()["data"]["memories"][0]
 
     assert hit["accessCount"] == 1
-    assert hit["resonancePhi"] == pytest.approx(5.0)  # capped at 5
+    assert hit["resonancePhi"] == pytest.approx(4.95)  # a hit is not evidence of use: φ stays
     memory.refresh_from_db()
     assert memory.access_count == 1
     assert memory.last_accessed.isoformat().replace("+00:00", "Z") == hit["lastAccessed"]
     assert list(MemoryAccess.objects.values_list("conversation_id", flat=True)) == ["conv-1"]
+
+
+def test_a_configured_query_increment_raises_phi_up_to_its_cap(post_json, fake_embedder, settings):
+    settings.ANIMA_QUERY_PHI_INCREMENT = 0.1
+    make_memories([{"content": "hit", "vector": axis(0), "resonance_phi": 4.95}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    hit = post_json(QUERY, {"query": "q"}).json()["data"]["memories"][0]
+
+    assert hit["resonancePhi"] == pytest.approx(5.0)
 
 
 def _statement_kinds(captured) -> list[str]:
@@ -189,15 +211,7 @@ def _embedding_table_stats():
 
 @pytest.mark.django_db(transaction=True)
 def test_queries_leave_the_embedding_table_untouched(post_json, fake_embedder):
-    # Already resonant (and synced), so no φ crosses 1 here: that would enqueue the
-    # resonance sync, a background task that moves the flag (run inline in tests; see
-    # test_resonant.py).
-    make_memories(
-        [
-            {"content": f"m{i}", "vector": axis(0, 1 + i, 0.3), "resonance_phi": 1.5, "resonance_indexed": True}
-            for i in range(30)
-        ]
-    )
+    make_memories([{"content": f"m{i}", "vector": axis(0, 1 + i, 0.3), "resonance_phi": 1.5} for i in range(30)])
     fake_embedder.vectors["q"] = axis(0)
     with connection.cursor() as cursor:
         cursor.execute("SELECT pg_stat_force_next_flush()")
@@ -213,7 +227,7 @@ def test_queries_leave_the_embedding_table_untouched(post_json, fake_embedder):
     assert _embedding_table_stats() == stats_before
     touched = Memory.objects.filter(access_count__gt=0)
     assert touched.exists()
-    assert all(m.access_count > counters_before[m.id] and m.resonance_phi > 0 for m in touched)
+    assert all(m.access_count > counters_before[m.id] for m in touched)
 
 
 def test_crossing_five_and_twenty_promotes_one_step_each_with_audit(fake_embedder):
@@ -287,7 +301,7 @@ def test_other_namespaces_are_never_returned(post_json, fake_embedder):
     assert contents(post_json(QUERY, {"query": "q"})) == []
 
 
-def test_hybrid_fuses_full_text_and_vector_matches(post_json, fake_embedder):
+def test_hybrid_finds_a_word_match_the_vectors_miss(post_json, fake_embedder):
     make_memories(
         [
             {"content": "The invoice number is ZX-4471.", "vector": axis(5)},  # text match, vector far away
@@ -298,15 +312,32 @@ def test_hybrid_fuses_full_text_and_vector_matches(post_json, fake_embedder):
     fake_embedder.vectors["invoice ZX-4471"] = axis(0)
 
     hybrid = post_json(QUERY, {"query": "invoice ZX-4471", "mode": "hybrid"})
-    semantic = post_json(QUERY, {"query": "invoice ZX-4471"})
+    semantic = post_json(QUERY, {"query": "invoice ZX-4471", "mode": "semantic"})
 
     assert contents(semantic) == ["Something semantically close."]
-    assert sorted(contents(hybrid)) == ["Something semantically close.", "The invoice number is ZX-4471."]
-    hits = hybrid.json()["data"]["memories"]
-    assert all(hit["rrfScore"] > 0 for hit in hits)
-    # φ was 0 for both: the order is 0.7 × rrf / rrf_max.
-    assert hits[0]["structuralWeight"] == pytest.approx(0.7, abs=1e-4)
-    assert hits[1]["structuralWeight"] == pytest.approx(0.7 * hits[1]["rrfScore"] / hits[0]["rrfScore"], abs=1e-4)
+    assert contents(hybrid) == ["Something semantically close.", "The invoice number is ZX-4471."]
+    close, invoice = hybrid.json()["data"]["memories"]
+    assert close["textScore"] == 0
+    assert invoice["textScore"] > 0
+    # relevance = 0.7 × similarity + 0.3 × text / text_max; φ is 0 for both.
+    assert close["structuralWeight"] == pytest.approx(0.7 * np.sqrt(1 - 0.3**2), abs=1e-4)
+    assert invoice["structuralWeight"] == pytest.approx(0.3, abs=1e-4)
+
+
+def test_hybrid_is_the_default_mode(post_json, fake_embedder):
+    make_memories([{"content": "The invoice number is ZX-4471.", "vector": axis(5)}])
+    fake_embedder.vectors["invoice ZX-4471"] = axis(0)
+
+    assert contents(post_json(QUERY, {"query": "invoice ZX-4471"})) == ["The invoice number is ZX-4471."]
+
+
+def test_hybrid_matches_any_word_of_the_question_not_all(post_json, fake_embedder):
+    make_memories([{"content": "Melanie painted a sunrise over the lake.", "vector": axis(5)}])
+    fake_embedder.vectors["When did Melanie paint the sunset at the beach?"] = axis(0)
+
+    hits = post_json(QUERY, {"query": "When did Melanie paint the sunset at the beach?"}).json()["data"]["memories"]
+
+    assert [hit["content"] for hit in hits] == ["Melanie painted a sunrise over the lake."]
 
 
 def test_query_finds_meaning_with_the_real_model(post_json):

@@ -11,6 +11,7 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from memories.models import Memory, MemoryEmbedding, TierCount
+from memories import ranking
 from memories.services import querying
 from tests.factories import make_memories, unit
 
@@ -305,7 +306,7 @@ def test_a_half_life_puts_the_recently_used_memory_first(twins, query):
 
 
 def test_the_half_life_weight_is_halved_per_half_life(twins, query):
-    base = 0.7 * 1.0 + 0.3 * PHI / 5
+    base = ranking.structural_weight(ranking.hybrid_relevance(1.0, 0.0, 0.0), PHI)  # no word of "q" matches
 
     found = {m["content"]: m["structuralWeight"] for m in hits(query(recencyHalfLifeDays=7))}
 
@@ -314,7 +315,7 @@ def test_the_half_life_weight_is_halved_per_half_life(twins, query):
 
 
 def test_a_long_half_life_barely_changes_the_weight(twins, query):
-    base = 0.7 * 1.0 + 0.3 * PHI / 5
+    base = ranking.structural_weight(ranking.hybrid_relevance(1.0, 0.0, 0.0), PHI)
 
     found = {m["content"]: m["structuralWeight"] for m in hits(query(recencyHalfLifeDays=36500))}
 

@@ -23,7 +23,6 @@ from memories.embeddings.base import EmbeddingProvider
 from memories.models import Memory, MemoryEmbedding
 from memories.services import reembedding
 from memories.services.querying import QueryFilters, candidate_pool_queryset
-from memories.services.resonance import resonance_sync
 from memories.services.reembedding import (
     ADVISORY_LOCK_KEY,
     SHADOW_TABLE,
@@ -233,39 +232,6 @@ def test_the_query_plan_uses_the_rebuilt_hnsw_index(stored, server):
         namespace="default", vector=normalised(server_vector("x")), model_id=NEW_MODEL, filters=QueryFilters(), size=10
     )
     assert "embedding_hnsw_cosine" in pool.explain()
-
-
-def test_the_resonant_flag_its_graph_and_its_trigger_survive_the_switch(stored, server):
-    """The flag is copied into the new table, a sync during the run is caught up, and the
-    insert trigger works on the new table."""
-    resonant, synced_during, plain = stored[10], stored[11], stored[12]
-    Memory.objects.filter(pk=resonant.pk).update(resonance_phi=3.0)
-    resonance_sync()
-    original_fill = reembedding._fill
-
-    def fill_then_sync(*args, **kwargs):
-        result = original_fill(*args, **kwargs)
-        Memory.objects.filter(pk=synced_during.pk).update(resonance_phi=2.0)
-        resonance_sync()  # moves the live table's flag only
-        return result
-
-    reembedding._fill = fill_then_sync
-    try:
-        reembed(server)
-    finally:
-        reembedding._fill = original_fill
-
-    flags = dict(MemoryEmbedding.objects.values_list("memory_id", "resonant"))
-    assert flags[resonant.pk] and flags[synced_during.pk] and not flags[plain.pk]
-    assert sum(flags.values()) == 2
-    assert "embedding_hnsw_resonant" in schema_names()["indexes"]
-    newcomer = make_memories(
-        [{"content": "resonant newcomer", "resonance_phi": 4.0, "resonance_indexed": True}], with_embeddings=False
-    )[0]
-    MemoryEmbedding.objects.create(
-        memory=newcomer, namespace="default", embedding=[0.1] * NEW_DIMENSIONS, embedding_model=NEW_MODEL
-    )
-    assert MemoryEmbedding.objects.get(pk=newcomer.pk).resonant
 
 
 def test_the_system_check_passes_with_the_new_settings_only(stored, server, settings):

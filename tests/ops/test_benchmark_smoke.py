@@ -23,7 +23,7 @@ from memories.models import Memory, MemoryEmbedding, TierCount
 from meta.models import ApiKey
 from tests.factories import make_memories
 
-SERIES = {"add_new", "add_duplicate", "query_cold", "query_warm", "bootstrap"}
+SERIES = {"add_new", "add_duplicate", "query_cold", "query_warm", "query_warm_semantic", "bootstrap"}
 BYSTANDER = "smoke-bystander"
 TARGET_IDS = {
     "query_warm_p50",

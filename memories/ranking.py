@@ -1,0 +1,97 @@
+"""The ranking rule, in one place: relevance first, resonance earned and bounded (SPEC §3).
+
+``weight = (relevance + resonance_bonus(φ)) × recency``
+
+- **relevance** is the cosine similarity in ``semantic`` mode. In ``hybrid`` mode it is
+  ``0.7 × similarity + 0.3 × text / text_max``: ``text`` is the sum of the inverse
+  document frequencies of the question's words that a memory contains (BM25 with binary
+  term frequency and no length normalisation; measured as good as full BM25 on LoCoMo),
+  ``text_max`` the best text score of the namespace for that question, so the text part
+  is in [0, 1] like the similarity.
+- **resonance_bonus(φ)** = ``0.05 × φ / 5``: a memory can gain at most
+  ``PHI_BONUS_MAX`` = 0.05 of relevance from φ. It breaks near-ties and lifts memories
+  that proved useful; a memory whose relevance is higher by more than 0.05 is never
+  outranked by resonance.
+- **recency** is ``0.5 ** (days since last access / half-life)`` when the query asks for
+  it, else 1; it is at most 1, so it never lifts a memory above the bound either.
+
+φ is earned: explicit feedback (``FEEDBACK_PHI_STEP`` per "useful", minus as much per
+"not useful"), catalysts (φ = 1 at creation) and merges. A plain query hit adds
+``settings.ANIMA_QUERY_PHI_INCREMENT`` (0 by default: measured on LoCoMo in order, any
+increment only reorders near-ties by popularity — see the README's "Recall").
+
+Exactness: a memory outside a candidate pool has relevance at most the pool's lowest
+relevance ``r_min``, so its weight is at most ``r_min + PHI_BONUS_MAX``. When the
+``limit``-th weight of the pool reaches that ceiling, no outsider can enter the top
+``limit`` (``pool_is_decisive``); otherwise the caller widens the pool.
+"""
+
+import math
+from datetime import datetime
+
+from django.conf import settings
+
+PHI_MAX = 5.0
+PHI_MIN = 0.0
+#: The most relevance φ can make up: a memory with φ = 5 gains exactly this much.
+PHI_BONUS_MAX = 0.05
+#: Hybrid relevance: this share from the similarity, the rest from the text score.
+HYBRID_SIMILARITY_SHARE = 0.7
+#: What one "useful" feedback adds to φ (and one "not useful" takes away).
+FEEDBACK_PHI_STEP = 0.5
+#: φ of a memory stored as a catalyst.
+CATALYST_PHI = 1.0
+#: Words found in more than this share of a namespace's memories are left out of the
+#: text side's matching (unless every word of the question is that common): their
+#: inverse document frequency is small, and matching them costs a scan of most rows.
+TEXT_COMMON_SHARE = 0.2
+
+
+def clamp_phi(phi: float) -> float:
+    return min(max(phi, PHI_MIN), PHI_MAX)
+
+
+def query_phi_increment() -> float:
+    """What a returned query hit adds to φ (a setting; 0 by default)."""
+    return settings.ANIMA_QUERY_PHI_INCREMENT
+
+
+def resonance_bonus(phi: float) -> float:
+    return PHI_BONUS_MAX * clamp_phi(phi) / PHI_MAX
+
+
+def hybrid_relevance(similarity: float, text_score: float, text_max: float) -> float:
+    text = text_score / text_max if text_max > 0 else 0.0
+    return HYBRID_SIMILARITY_SHARE * similarity + (1.0 - HYBRID_SIMILARITY_SHARE) * text
+
+
+def structural_weight(relevance: float, phi: float, recency: float = 1.0) -> float:
+    return (relevance + resonance_bonus(phi)) * recency
+
+
+def weight_ceiling(relevance_bound: float) -> float:
+    """The highest weight a memory of relevance ≤ ``relevance_bound`` can have."""
+    return relevance_bound + PHI_BONUS_MAX
+
+
+def pool_is_decisive(*, limit_weight: float, relevance_floor: float) -> bool:
+    """True when nothing with relevance ≤ ``relevance_floor`` can beat ``limit_weight``."""
+    return limit_weight >= weight_ceiling(relevance_floor)
+
+
+def recency_factor(last_accessed: datetime | None, *, half_life_days: float | None, now: datetime) -> float:
+    """``0.5 ** (age_days / half_life)`` of the last access; 1 without a half-life."""
+    if not half_life_days or last_accessed is None:
+        return 1.0
+    age_days = max((now - last_accessed).total_seconds(), 0.0) / 86400
+    return 0.5 ** (age_days / half_life_days)
+
+
+def inverse_document_frequency(document_frequency: int, total: int) -> float:
+    """BM25's idf, ``ln(1 + (N − df + 0.5) / (df + 0.5))``: always positive."""
+    return math.log(1.0 + (total - document_frequency + 0.5) / (document_frequency + 0.5))
+
+
+def rank_key(weight: float, phi: float, memory_id) -> tuple:
+    """Order: weight, then φ, then id (deterministic)."""
+    return (-weight, -phi, str(memory_id))
