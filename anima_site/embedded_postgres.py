@@ -16,6 +16,13 @@ import psycopg
 from psycopg import sql
 
 DATABASE_NAME = "anima"
+#: Server settings of the embedded server (``ALTER SYSTEM``, applied by a reload). Its data
+#: lives on the machine's own disk, where a random page read costs little more than a
+#: sequential one: with PostgreSQL's default of 4 the planner scans a whole namespace
+#: sequentially for a full-text match of a few hundred rows (8 ms at 10k memories) instead
+#: of reading them through the GIN index (2.7 ms). The same value is the usual advice for
+#: an external server on SSD storage.
+SERVER_SETTINGS = {"random_page_cost": "1.1"}
 
 
 def start(data_dir: Path):
@@ -38,4 +45,15 @@ def database_url(data_dir: Path) -> str:
         exists = connection.execute("SELECT 1 FROM pg_database WHERE datname = %s", [DATABASE_NAME]).fetchone()
         if not exists:
             connection.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(DATABASE_NAME)))
+        _apply_server_settings(connection)
     return server.get_uri(database=DATABASE_NAME)
+
+
+def _apply_server_settings(connection) -> None:
+    changed = False
+    for name, value in SERVER_SETTINGS.items():
+        if connection.execute("SELECT current_setting(%s)", [name]).fetchone()[0] != value:
+            connection.execute(sql.SQL("ALTER SYSTEM SET {} = {}").format(sql.Identifier(name), sql.Literal(value)))
+            changed = True
+    if changed:
+        connection.execute("SELECT pg_reload_conf()")

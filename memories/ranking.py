@@ -45,6 +45,10 @@ CATALYST_PHI = 1.0
 #: text side's matching (unless every word of the question is that common): their
 #: inverse document frequency is small, and matching them costs a scan of most rows.
 TEXT_COMMON_SHARE = 0.2
+#: The text side matches rows by the question's rarest words while their document
+#: frequencies add up to at most this many rows, so its cost is bounded in a large
+#: namespace (every word of the question still counts in the score of a matched row).
+TEXT_MATCH_BUDGET = 2000
 
 
 def clamp_phi(phi: float) -> float:
