@@ -151,6 +151,7 @@ def _parser() -> argparse.ArgumentParser:
     store.add_argument("--source")
     store.add_argument("--catalyst", action="store_true", help="mark it a catalyst (φ starts at 1.0)")
     store.add_argument("--metadata", type=_json_object, help="a JSON object kept with the memory")
+    store.add_argument("--occurred-at", metavar="WHEN", help="when it happened (ISO 8601 date or datetime)")
 
     query = commands.add_parser("query", parents=[common], help="find memories by meaning")
     query.add_argument("text", help="what you are looking for")
@@ -167,6 +168,8 @@ def _parser() -> argparse.ArgumentParser:
     )
     query.add_argument("--source", help="only memories from this source")
     query.add_argument("--since", type=_since, metavar="WHEN", help=f"created since: {SINCE_HELP}")
+    query.add_argument("--occurred-since", type=_since, metavar="WHEN", help=f"happened since: {SINCE_HELP}")
+    query.add_argument("--occurred-before", metavar="WHEN", help="happened before (ISO 8601 date or datetime)")
     query.add_argument(
         "--recency-days", type=float, metavar="N",
         help="favour recently used memories: weight halves every N days since the last access",
@@ -209,7 +212,7 @@ def _run(client: AnimaClient, args: argparse.Namespace) -> tuple[ApiModel, str]:
         content = sys.stdin.read() if args.content == "-" else args.content
         result = client.add(
             content, category=args.category, tags=args.tags, source=args.source,
-            is_catalyst=True if args.catalyst else None, metadata=args.metadata,
+            is_catalyst=True if args.catalyst else None, metadata=args.metadata, occurred_at=args.occurred_at,
         )
         return result, formatting.add_text(result)
     if args.command == "query":
@@ -218,6 +221,7 @@ def _run(client: AnimaClient, args: argparse.Namespace) -> tuple[ApiModel, str]:
             tags=args.tags, mode=args.mode, conversation_id=args.conversation_id,
             metadata=dict(args.metadata) if args.metadata else None, source=args.source,
             created_after=args.since, recency_half_life_days=args.recency_days,
+            occurred_after=args.occurred_since, occurred_before=args.occurred_before,
         )
         return result, formatting.query_text(result)
     if args.command == "store-batch":

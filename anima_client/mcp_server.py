@@ -252,11 +252,16 @@ def build_server(
         is_catalyst: Annotated[
             bool, Field(description="True only for a turning point: a breakthrough or a decision that changes much.")
         ] = False,
+        occurred_at: Annotated[
+            str | None,
+            Field(description="When it happened, if not now: an ISO 8601 date or datetime (e.g. 2023-05-07)."),
+        ] = None,
     ) -> str:
         conversation = conversations.current(session_key(ctx))
         try:
             result = await anima(ctx).add(
-                content, category=category, tags=tags, source=SOURCE, is_catalyst=is_catalyst or None
+                content, category=category, tags=tags, source=SOURCE, is_catalyst=is_catalyst or None,
+                occurred_at=occurred_at,
             )
         except AnimaError as error:
             raise tool_error(error, url) from error
@@ -276,8 +281,9 @@ def build_server(
         query: Annotated[str, Field(min_length=1, max_length=5000, description="The information you need.")],
         limit: Annotated[int, Field(ge=1, le=50, description="Most memories to return.")] = 8,
         mode: Annotated[
-            Literal["semantic", "hybrid"], Field(description="hybrid also matches exact words.")
-        ] = "semantic",
+            Literal["semantic", "hybrid"],
+            Field(description="hybrid (default) matches meaning and words; semantic matches meaning only."),
+        ] = "hybrid",
         tiers: Annotated[
             list[Literal["active", "thread", "stable", "network"]] | None,
             Field(min_length=1, description="Only these tiers."),

@@ -73,6 +73,16 @@ def structural_weight(relevance: float, phi: float, recency: float = 1.0) -> flo
     return (relevance + resonance_bonus(phi)) * recency
 
 
+def structural_weight_expression(relevance, phi, recency):
+    """``structural_weight`` as a Django expression, for a ranking done in SQL (the
+    arguments are expressions: e.g. ``1.0 - F("distance")``, ``F("resonance_phi")``)."""
+    from django.db.models import Value
+    from django.db.models.functions import Greatest, Least
+
+    clamped = Least(Greatest(phi, Value(PHI_MIN)), Value(PHI_MAX))
+    return (relevance + clamped * (PHI_BONUS_MAX / PHI_MAX)) * recency
+
+
 def weight_ceiling(relevance_bound: float) -> float:
     """The highest weight a memory of relevance ≤ ``relevance_bound`` can have."""
     return relevance_bound + PHI_BONUS_MAX

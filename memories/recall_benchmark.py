@@ -310,7 +310,8 @@ def render_markdown(report: dict) -> str:
     def row(name, s):
         if not s.get("questions"):
             return f"| {name} | 0 | | | | |"
-        return f"| {name} | {s['questions']} | {s['recall@5']:.3f} | {s['recall@10']:.3f} | {s['recall@20']:.3f} | {s['mrr']:.3f} |"
+        scores = " | ".join(f"{s[key]:.3f}" for key in ("recall@5", "recall@10", "recall@20", "mrr"))
+        return f"| {name} | {s['questions']} | {scores} |"
 
     lines.append(row("**all**", res["overall"]))
     lines += [row(f"category {name}", s) for name, s in res["byCategory"].items()]

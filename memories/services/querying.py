@@ -210,14 +210,16 @@ def _heaviest(*, namespace, vector, model_id, filters, phi_star, exclude, limit,
 
     The last resort of the semantic search when a pool of POOL_MAX rows is not decisive.
     """
-    bonus = ranking.PHI_BONUS_MAX / ranking.PHI_MAX
     rows = (
         Memory.objects.filter(filters.memory_q(), namespace=namespace, resonance_phi__gte=max(phi_star, 0.0))
         .filter(embedding__embedding_model=model_id)
         .exclude(pk__in=exclude)
-        .annotate(distance=CosineDistance("embedding__embedding", vector), recency=_recency_sql(half_life_days=half_life_days, now=now))
+        .annotate(
+            distance=CosineDistance("embedding__embedding", vector),
+            recency=_recency_sql(half_life_days=half_life_days, now=now),
+        )
         .filter(distance__lte=1.0 - threshold)
-        .annotate(weight=((1.0 - F("distance")) + F("resonance_phi") * bonus) * F("recency"))
+        .annotate(weight=ranking.structural_weight_expression(1.0 - F("distance"), F("resonance_phi"), F("recency")))
         .order_by("-weight", "-resonance_phi", "id")
         .values_list("id", "distance", "resonance_phi", "embedding__truncated", "last_accessed")[:limit]
     )

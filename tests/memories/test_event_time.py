@@ -27,7 +27,9 @@ def _far_vector(i: int) -> np.ndarray:
 
 
 def test_add_stores_and_returns_occurred_at(post_json):
-    response = post_json(ADD, {"content": "Went to the LGBTQ support group.", "occurredAt": "2023-05-07T18:00:00+02:00"})
+    body = {"content": "Went to the LGBTQ support group.", "occurredAt": "2023-05-07T18:00:00+02:00"}
+
+    response = post_json(ADD, body)
 
     assert response.status_code == 201
     memory = response.json()["data"]["memory"]
@@ -115,14 +117,14 @@ def test_a_question_naming_the_month_finds_what_happened_then(post_json, fake_em
     make_memories(
         [
             {"content": "Caroline went hiking.", "vector": _far_vector(0), "occurred_at": datetime(2023, 5, 8, tzinfo=UTC)},
-            {"content": "Caroline went swimming.", "vector": _far_vector(1), "occurred_at": datetime(2023, 8, 8, tzinfo=UTC)},
+            {"content": "Caroline swam.", "vector": _far_vector(1), "occurred_at": datetime(2023, 8, 8, tzinfo=UTC)},
         ]
     )
     fake_embedder.vectors["What did Caroline do in August 2023?"] = _far_vector(5)
 
     hits = post_json(QUERY, {"query": "What did Caroline do in August 2023?"}).json()["data"]["memories"]
 
-    assert hits[0]["content"] == "Caroline went swimming."
+    assert hits[0]["content"] == "Caroline swam."
 
 
 def test_export_and_import_keep_occurred_at(tmp_path):

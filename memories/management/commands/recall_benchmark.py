@@ -61,8 +61,9 @@ class Command(BaseCommand):
         for path in write_report(report, opts["output"]):
             self.stdout.write(f"wrote {path}")
         overall = report["results"]["overall"]
-        split = report["results"]["firstTenVsLater"]
+        split = {name: scores.get("recall@10") for name, scores in report["results"]["firstTenVsLater"].items()}
+        later = "none" if split["later"] is None else f"{split['later']:.3f}"
         self.stdout.write(
-            f"recall@10 {overall['recall@10']:.3f} (first ten {split['first10']['recall@10']:.3f}, "
-            f"later {split['later']['recall@10']:.3f}); MRR {overall['mrr']:.3f}"
+            f"recall@10 {overall['recall@10']:.3f} (first ten {split['first10']:.3f}, later {later}); "
+            f"MRR {overall['mrr']:.3f}"
         )
