@@ -6,8 +6,9 @@
   ``0.7 × similarity + 0.3 × text / text_max``: ``text`` is the sum of the inverse
   document frequencies of the question's words that a memory contains (BM25 with binary
   term frequency and no length normalisation; measured as good as full BM25 on LoCoMo),
-  ``text_max`` the best text score of the namespace for that question, so the text part
-  is in [0, 1] like the similarity.
+  ``text_max`` the best text score among the candidates (the namespace's best when a
+  word of the question is rare enough to be matched), so the text part is in [0, 1]
+  like the similarity.
 - **resonance_bonus(φ)** = ``0.05 × φ / 5``: a memory can gain at most
   ``PHI_BONUS_MAX`` = 0.05 of relevance from φ. It breaks near-ties and lifts memories
   that proved useful; a memory whose relevance is higher by more than 0.05 is never
@@ -23,7 +24,9 @@ increment only reorders near-ties by popularity — see the README's "Recall").
 Exactness: a memory outside a candidate pool has relevance at most the pool's lowest
 relevance ``r_min``, so its weight is at most ``r_min + PHI_BONUS_MAX``. When the
 ``limit``-th weight of the pool reaches that ceiling, no outsider can enter the top
-``limit`` (``pool_is_decisive``); otherwise the caller widens the pool.
+``limit`` (``pool_is_decisive``); the ceiling is lower still when no memory of the
+namespace has φ = 5 (``phi_top``, the highest φ there is). Otherwise the caller widens
+the pool.
 """
 
 import math
@@ -83,14 +86,15 @@ def structural_weight_expression(relevance, phi, recency):
     return (relevance + clamped * (PHI_BONUS_MAX / PHI_MAX)) * recency
 
 
-def weight_ceiling(relevance_bound: float) -> float:
-    """The highest weight a memory of relevance ≤ ``relevance_bound`` can have."""
-    return relevance_bound + PHI_BONUS_MAX
+def weight_ceiling(relevance_bound: float, phi_top: float = PHI_MAX) -> float:
+    """The highest weight a memory of relevance ≤ ``relevance_bound`` and φ ≤ ``phi_top`` can have."""
+    return relevance_bound + resonance_bonus(phi_top)
 
 
-def pool_is_decisive(*, limit_weight: float, relevance_floor: float) -> bool:
-    """True when nothing with relevance ≤ ``relevance_floor`` can beat ``limit_weight``."""
-    return limit_weight >= weight_ceiling(relevance_floor)
+def pool_is_decisive(*, limit_weight: float, relevance_floor: float, phi_top: float = PHI_MAX) -> bool:
+    """True when nothing with relevance ≤ ``relevance_floor`` (and φ ≤ ``phi_top``, the
+    highest φ there is) can beat ``limit_weight``."""
+    return limit_weight >= weight_ceiling(relevance_floor, phi_top)
 
 
 def recency_factor(last_accessed: datetime | None, *, half_life_days: float | None, now: datetime) -> float:

@@ -15,9 +15,13 @@ from memories.embeddings.base import Embedding, EmbeddingProvider
 
 @pytest.fixture(autouse=True)
 def _empty_embedding_cache():
-    caches[embeddings.CACHE_ALIAS].clear()
+    """Each test starts with empty caches: embeddings, and the default cache, which holds
+    the query's cached term statistics (per namespace and question) and throttle counts."""
+    for alias in (embeddings.CACHE_ALIAS, "default"):
+        caches[alias].clear()
     yield
-    caches[embeddings.CACHE_ALIAS].clear()
+    for alias in (embeddings.CACHE_ALIAS, "default"):
+        caches[alias].clear()
 
 
 @pytest.fixture
