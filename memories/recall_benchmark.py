@@ -26,7 +26,6 @@ separately (``--conversations`` picks them out of a file) and never tuned on.
 """
 
 import json
-import re
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
@@ -47,13 +46,13 @@ from memories.benchmarking import (
     namespace_remove,
     queued_tasks_purge,
 )
+from memories.locomo import ADVERSARIAL_CATEGORY, evidence_repair, session_date_parse, turn_content
 
 CATEGORIES = {1: "multi-hop", 2: "temporal", 3: "open-domain", 4: "single-hop"}
 KS = (5, 10, 20)
 QUERY_LIMIT = 20
 BATCH = 100
 FIRST_QUESTIONS = 10
-_EVIDENCE = re.compile(r"D:?(\d+):(\d+)")
 
 
 class RecallBenchmarkError(Exception):
@@ -83,18 +82,6 @@ class Conversation:
     questions_skipped: int = 0
 
 
-def _session_date(text: str) -> datetime:
-    """``"1:56 pm on 8 May, 2023"`` → an aware datetime (UTC: LoCoMo gives no zone)."""
-    return datetime.strptime(text.strip(), "%I:%M %p on %d %B, %Y").replace(tzinfo=UTC)
-
-
-def turn_content(turn: dict) -> str:
-    content = f"{turn['speaker']}: {turn['text']}"
-    if turn.get("blip_caption"):
-        content += f" [shares a photo: {turn['blip_caption']}]"
-    return content
-
-
 def load_locomo(path: Path, *, only: list[str] | None = None) -> list[Conversation]:
     try:
         items = json.loads(Path(path).read_text())
@@ -107,22 +94,17 @@ def load_locomo(path: Path, *, only: list[str] | None = None) -> list[Conversati
         sessions = item["conversation"]
         turns, number = [], 1
         while f"session_{number}" in sessions:
-            occurred_at = _session_date(sessions[f"session_{number}_date_time"])
+            # LoCoMo gives no zone: read as UTC.
+            occurred_at = session_date_parse(sessions[f"session_{number}_date_time"]).replace(tzinfo=UTC)
             turns += [Turn(t["dia_id"], turn_content(t), occurred_at) for t in sessions[f"session_{number}"]]
             number += 1
         known = {t.dia_id for t in turns}
         conversation = Conversation(item["sample_id"], turns, [])
         for qa in item["qa"]:
-            if qa["category"] not in CATEGORIES:
-                continue  # 5: adversarial, no evidence
-            evidence = []
-            for raw in qa.get("evidence", []):
-                for session, index in _EVIDENCE.findall(raw):
-                    dia_id = f"D{int(session)}:{int(index)}"
-                    if dia_id not in known:
-                        conversation.evidence_dropped += 1
-                    elif dia_id not in evidence:
-                        evidence.append(dia_id)
+            if qa["category"] == ADVERSARIAL_CATEGORY:
+                continue
+            evidence, dropped = evidence_repair(qa.get("evidence", []), known)
+            conversation.evidence_dropped += dropped
             if evidence:
                 conversation.questions.append(Question(qa["question"], qa["category"], evidence))
             else:

@@ -14,37 +14,14 @@ dropped, questions skipped for want of evidence)
 
 import argparse
 import json
-import re
-from datetime import datetime
+import sys
+from pathlib import Path
 
-SESSION_DATE_FORMAT = "%I:%M %p on %d %B, %Y"  # LoCoMo writes "1:56 pm on 8 May, 2023"
-ADVERSARIAL_CATEGORY = 5  # no evidence turns: nothing to recall
-EVIDENCE_ID = re.compile(r"D(\d+):(\d+)")
-
-
-def session_date_parse(text: str) -> datetime:
-    return datetime.strptime(text.strip(), SESSION_DATE_FORMAT)
-
-
-def turn_text(turn: dict, *, photo_captions: bool = True) -> str:
-    """The stored content of one turn; captions stand in for the images LoCoMo's turns share."""
-    text = f"{turn['speaker']}: {turn['text']}"
-    if photo_captions and turn.get("blip_caption"):
-        text += f" [shares a photo: {turn['blip_caption']}]"
-    return text
-
-
-def evidence_repair(raw_ids: list[str], known_ids: set[str]) -> tuple[list[str], int]:
-    """Canonical evidence ids that name a turn (in order, without repeats), and how many named none."""
-    evidence, dropped = [], 0
-    for raw in raw_ids:
-        for session, index in EVIDENCE_ID.findall(raw.replace("D:", "D")):
-            dia_id = f"D{int(session)}:{int(index)}"
-            if dia_id not in known_ids:
-                dropped += 1
-            elif dia_id not in evidence:
-                evidence.append(dia_id)
-    return evidence, dropped
+# The format rules live in the service (memories/locomo.py, plain Python): one reading of
+# LoCoMo for the benchmark and for these experiments.
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
+from memories.locomo import ADVERSARIAL_CATEGORY, evidence_repair, session_date_parse  # noqa: E402
+from memories.locomo import turn_content  # noqa: E402
 
 
 def load_conversations(path: str, *, photo_captions: bool = True) -> list[dict]:
@@ -61,7 +38,7 @@ def load_conversations(path: str, *, photo_captions: bool = True) -> list[dict]:
             date = session_date_parse(sessions[f"session_{number}_date_time"])
             for turn in sessions[f"session_{number}"]:
                 turns.append(
-                    dict(id=turn["dia_id"], text=turn_text(turn, photo_captions=photo_captions),
+                    dict(id=turn["dia_id"], text=turn_content(turn, photo_captions=photo_captions),
                          date=date, session=number)
                 )
             number += 1
