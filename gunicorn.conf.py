@@ -12,7 +12,7 @@ workers = int(os.environ.get("ANIMA_WEB_WORKERS", "2"))
 threads = int(os.environ.get("ANIMA_WEB_THREADS", "4"))
 worker_class = "gthread"
 timeout = int(os.environ.get("ANIMA_WEB_TIMEOUT", "60"))
-graceful_timeout = 20
+graceful_timeout = 8  # serve kills what is left after 10 s
 keepalive = 5
 # The longest request line gunicorn accepts (its maximum); longer ones get its own 400.
 limit_request_line = 8190

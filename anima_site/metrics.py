@@ -2,9 +2,9 @@
 
 Counters and histograms are recorded where things happen (``record_*`` functions below,
 called by services). Values that live in the database — memories per namespace and
-tier, the task queue — are read at scrape time by :class:`DatabaseCollector` from small
-tables (the trigger-maintained tier counts, the broker queue), never by counting
-memories.
+tier, the task queue, background work waiting and its age, cluster restarts — are read
+at scrape time by :class:`DatabaseCollector` from small tables (the trigger-maintained
+tier counts, the broker queue, the work rows), never by counting memories.
 
 Several processes: when ``PROMETHEUS_MULTIPROC_DIR`` is set (``manage.py serve`` sets
 it for gunicorn and the worker), prometheus_client writes each process's samples there
@@ -19,7 +19,7 @@ from django.conf import settings
 from django.http import HttpResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import REGISTRY, CONTENT_TYPE_LATEST
-from prometheus_client.core import GaugeMetricFamily
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
 
 EMBEDDING_CACHE_LOOKUPS = Counter(
     "anima_embedding_cache_lookups_total", "Embedding cache lookups by result", ["result"]
@@ -65,23 +65,34 @@ class DatabaseCollector:
     def collect(self):
         from django.db import DatabaseError
 
-        from meta.selectors import queue_stats
+        from memories.background import pending_by_kind
         from memories.models import TierCount
+        from meta.models import ClusterRestart
+        from meta.selectors import queue_stats
 
         memories = GaugeMetricFamily("anima_memories", "Live memories", labels=["namespace", "tier"])
         queued = GaugeMetricFamily("anima_task_queue_depth", "Tasks waiting in the broker")
         failed = GaugeMetricFamily("anima_task_failures", "Failed tasks kept by django-q2")
+        pending = GaugeMetricFamily("anima_background_pending", "Background work rows waiting", labels=["kind"])
+        lag = GaugeMetricFamily(
+            "anima_background_lag_seconds", "Age of the oldest background work waiting (0: none)", labels=["kind"]
+        )
+        restarts = CounterMetricFamily(
+            "anima_task_cluster_restarts", "Task clusters restarted by serve for making no progress"
+        )
         try:
             for namespace, tier, count in TierCount.objects.values_list("namespace", "tier", "count"):
                 memories.add_metric([namespace, tier], count)
             queue = queue_stats()
             queued.add_metric([], queue["queued"])
             failed.add_metric([], queue["failed"])
+            for kind, stats in pending_by_kind().items():
+                pending.add_metric([kind], stats["pending"])
+                lag.add_metric([kind], stats["oldestSeconds"])
+            restarts.add_metric([], ClusterRestart.objects.count())
         except DatabaseError:
             return
-        yield memories
-        yield queued
-        yield failed
+        yield from (memories, queued, failed, pending, lag, restarts)
 
 
 def _registry():

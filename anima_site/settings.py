@@ -216,13 +216,18 @@ ANIMA_HNSW_EF_SEARCH = env_int("ANIMA_HNSW_EF_SEARCH", 100, minimum=1)
 ANIMA_HNSW_MAX_SCAN_TUPLES = env_int("ANIMA_HNSW_MAX_SCAN_TUPLES", 20_000, minimum=1)
 
 # --- Background work (django-q2) -------------------------------------------------------
-# A task that outlives `timeout` is killed; an unacknowledged one (crashed worker,
-# failure) is delivered again after `retry` seconds, up to `max_attempts`. retry > timeout,
-# so a slow task is never run twice at once; tasks are idempotent all the same.
-ANIMA_TASK_TIMEOUT = env_int("ANIMA_TASK_TIMEOUT", 60, minimum=1)
-ANIMA_TASK_RETRY = env_int("ANIMA_TASK_RETRY", 90, minimum=2)
+# Requests record work as rows; drain tasks apply it in batches (memories.background,
+# memories.services.draining). A task that outlives `timeout` is killed (a drain stops
+# itself after a third of it); an unacknowledged one is delivered again after `retry`
+# seconds, up to `max_attempts`. retry > timeout, so a slow task is never run twice at
+# once; drains are safe to run twice all the same. `serve` restarts its task cluster
+# when work waits and no batch was applied for 2 × timeout; /health answers 503 when the
+# oldest pending work is older than ANIMA_BACKGROUND_STALL_SECONDS.
+ANIMA_TASK_TIMEOUT = env_int("ANIMA_TASK_TIMEOUT", 30, minimum=1)
+ANIMA_TASK_RETRY = env_int("ANIMA_TASK_RETRY", 45, minimum=2)
 if ANIMA_TASK_RETRY <= ANIMA_TASK_TIMEOUT:
     raise ImproperlyConfigured("ANIMA_TASK_RETRY must be greater than ANIMA_TASK_TIMEOUT")
+ANIMA_BACKGROUND_STALL_SECONDS = env_int("ANIMA_BACKGROUND_STALL_SECONDS", 120, minimum=1)
 Q_CLUSTER = {
     "name": "anima",
     "workers": env_int("ANIMA_TASK_WORKERS", 1, minimum=1),

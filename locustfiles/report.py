@@ -183,13 +183,27 @@ def markdown(report: dict, plot_name: str | None) -> str:
         lines += [
             "",
             f"Mix budget check (p95 ≤ {mix['budgets']['p95Ms']} ms, errors ≤ {mix['budgets']['maxErrorRate']:.0%}): {verdict}. "
-            f"Background tasks still queued after the mix: {mix.get('tasksQueuedAfter', '—')}, after saturation: "
-            f"{saturation.get('tasksQueuedAfter', '—')}. Load average (1 min) before/after the mix: "
+            f"Load average (1 min) before/after the mix: "
             f"{mix['loadAverageBefore']}/{mix['loadAverageAfter']}, saturation: "
             f"{saturation['loadAverageBefore']}/{saturation['loadAverageAfter']}.",
+            "",
+            "| background work | rows waiting (max) | broker messages (max) | rows waiting at load end | drained after |",
+            "| --- | --- | --- | --- | --- |",
+            *(_background_row(label, run) for label, run in (("mix", mix), ("saturation", saturation))),
         ]
     lines.append("")
     return "\n".join(lines)
+
+
+def _background_row(label: str, run: dict) -> str:
+    """The background work during and after a load run (``BackgroundWatch``); older reports had none."""
+    work = run.get("background")
+    if not work:
+        return f"| {label} | — | — | — | — |"
+    drained = "not within the limit" if work["drainedAfterSeconds"] is None else f"{work['drainedAfterSeconds']} s"
+    return (
+        f"| {label} | {work['pendingMax']} | {work['queueMessagesMax']} | {work['pendingAtLoadEnd']} | {drained} |"
+    )
 
 
 def plot(report: dict, path: Path) -> None:

@@ -28,6 +28,7 @@ import json
 import os
 import platform
 import tempfile
+import threading
 import time
 import uuid
 from collections import Counter
@@ -47,7 +48,7 @@ from tqdm import tqdm
 
 from locustfiles.texts import QUERY_TEXTS, memory_text, query_variant, unique_memory_text
 from memories.embeddings import embed_texts, get_provider
-from memories.models import AppliedBatch, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
+from memories.models import BackgroundWork, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
 from memories.selectors import tier_distribution
 from memories import ranking
 from memories.services import querying
@@ -595,41 +596,10 @@ def namespace_create(now: datetime) -> tuple[str, ApiKey, str]:
     return namespace, key, secret
 
 
-#: Tasks whose fourth argument is a co-occurrence batch key (None: no pairs to record).
-_BATCH_KEYED_TASKS = ("record_cooccurrences", "after_query")
-
-
-def queued_tasks_purge(*, namespace: str, since_queue_id: int, since: datetime) -> int:
-    """Remove the background tasks this run enqueued (pending, and results a worker saved).
-
-    A task is this run's when it names the namespace or one of its memories; only rows
-    newer than the run's start are looked at. No worker runs during the in-process
-    series, so their tasks would otherwise wait for the next worker of this database.
-    """
-    from django_q.models import OrmQ, Task
-
-    ids = {str(i) for i in Memory.objects.filter(namespace=namespace).values_list("id", flat=True)}
-
-    def ours(args) -> bool:
-        for arg in args or ():
-            values = arg if isinstance(arg, (list, tuple)) else [arg]
-            if any(isinstance(v, str) and (v == namespace or v in ids) for v in values):
-                return True
-        return False
-
-    batch_keys, removed = [], 0
-    pending = [row for row in OrmQ.objects.filter(pk__gt=since_queue_id) if ours(row.task.get("args"))]
-    for row in pending:
-        if row.task.get("func", "").endswith(_BATCH_KEYED_TASKS) and row.task["args"][3] is not None:
-            batch_keys.append(row.task["args"][3])
-    removed += OrmQ.objects.filter(pk__in=[row.pk for row in pending]).delete()[0]
-    done = [task for task in Task.objects.filter(started__gte=since) if ours(task.args)]
-    for task in done:
-        if task.func.endswith(_BATCH_KEYED_TASKS) and task.args[3] is not None:
-            batch_keys.append(task.args[3])
-    removed += Task.objects.filter(pk__in=[task.pk for task in done]).delete()[0]
-    AppliedBatch.objects.filter(key__in=batch_keys).delete()
-    return removed
+def background_work_remove(*, namespace: str) -> int:
+    """Remove the background work this run's namespace left (no worker runs during the
+    in-process series: it would otherwise wait for the next worker of this database)."""
+    return BackgroundWork.objects.filter(namespace=namespace).delete()[0]
 
 
 def namespace_remove(*, namespace: str, key_id: int | None) -> None:
@@ -653,7 +623,7 @@ def kept_namespace_remove(namespace: str) -> int:
     if not namespace.startswith(NAMESPACE_PREFIX):
         raise BenchmarkError(f"only benchmark namespaces ({NAMESPACE_PREFIX}…) can be removed this way")
     count = Memory.objects.filter(namespace=namespace).count()
-    queued_tasks_purge(namespace=namespace, since_queue_id=0, since=datetime.min.replace(tzinfo=UTC))
+    background_work_remove(namespace=namespace)
     for key_id in ApiKey.objects.filter(namespace=namespace, name=f"benchmark {namespace}").values_list("pk", flat=True):
         ApiKey.objects.filter(pk=key_id).delete()
     namespace_remove(namespace=namespace, key_id=None)
@@ -663,17 +633,67 @@ def kept_namespace_remove(namespace: str) -> int:
 # --- the run ------------------------------------------------------------------------------
 
 
-def _queue_high_water() -> int:
-    from django_q.models import OrmQ
+class BackgroundWatch:
+    """During a load run, once a second: background work rows waiting and broker messages
+    queued (highest seen); after it, how long until no work waits (``drain``)."""
 
-    return OrmQ.objects.order_by("-pk").values_list("pk", flat=True).first() or 0
+    def __init__(self, interval: float = 1.0):
+        self.interval = interval
+        self.pending_max = 0
+        self.queue_max = 0
+        self.queue_by_func_max: Counter = Counter()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
 
+    @staticmethod
+    def _sample() -> tuple[int, Counter]:
+        from django_q.models import OrmQ
 
-def _queue_depth(*, since_queue_id: int) -> int:
-    """Tasks enqueued since the mark and not yet taken by a worker (every namespace: the queue is shared)."""
-    from django_q.models import OrmQ
+        pending = BackgroundWork.objects.count()
+        queued = Counter()
+        if settings.ANIMA_TASK_BROKER == "orm":
+            for entry in OrmQ.objects.all():
+                try:
+                    task = entry.task()
+                    queued[f"{task['func']} {' '.join(map(str, task.get('args') or ()))}".strip()] += 1
+                except Exception:  # an unreadable payload still counts
+                    queued["unreadable"] += 1
+        return pending, queued
 
-    return OrmQ.objects.filter(pk__gt=since_queue_id).count()
+    def _run(self):
+        try:
+            while not self._stop.is_set():
+                pending, queued = self._sample()
+                self.pending_max = max(self.pending_max, pending)
+                self.queue_max = max(self.queue_max, sum(queued.values()))
+                self.queue_by_func_max |= queued
+                self._stop.wait(self.interval)
+        finally:
+            connection.close()
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join(timeout=30)
+
+    def drain(self, *, limit_seconds: float = 120) -> dict:
+        """Call when the load has ended: seconds until no background work waits."""
+        started = time.monotonic()
+        pending_at_end = BackgroundWork.objects.count()
+        while BackgroundWork.objects.exists() and time.monotonic() - started < limit_seconds:
+            time.sleep(0.1)
+        left = BackgroundWork.objects.count()
+        return {
+            "pendingMax": self.pending_max,
+            "queueMessagesMax": self.queue_max,
+            "queueMessagesMaxPerTask": dict(self.queue_by_func_max.most_common()),
+            "pendingAtLoadEnd": pending_at_end,
+            "drainedAfterSeconds": round(time.monotonic() - started, 2) if not left else None,
+            "pendingAfterLimit": left,
+        }
 
 
 def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
@@ -688,7 +708,6 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
         raise BenchmarkError("iterations must be at least 1")
     _check_migrated()
     started_at = datetime.now(UTC)
-    queue_mark = _queue_high_water()
     namespace, key, secret = namespace_create(started_at)
     log(f"namespace {namespace} (removed at the end{' unless --keep' if not options.keep else ': no, --keep'})")
     provider = get_provider()
@@ -752,9 +771,9 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
                 log(f"single-client series through {options.url}")
                 report["http"] = measure_http(options.url, secret, corpus, options.iterations, probe_seed)
             if options.locust:
-                # No worker ran so far: drop the in-process series' tasks so the worker of the
-                # server set starts with an empty queue and only the load test's own work.
-                queued_tasks_purge(namespace=namespace, since_queue_id=queue_mark, since=started_at)
+                # No worker ran so far: drop the in-process series' work so the worker of the
+                # server set starts with nothing pending but the load test's own work.
+                background_work_remove(namespace=namespace)
                 server_phase(report, options=options, key=secret, corpus=corpus, seed=probe_seed, log=log)
     finally:
         report["finishedAt"] = datetime.now(UTC).isoformat(timespec="seconds")
@@ -764,9 +783,9 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
         if options.keep:
             log(f"kept namespace {namespace} and its API key (prefix {key.prefix})")
         else:
-            tasks = queued_tasks_purge(namespace=namespace, since_queue_id=queue_mark, since=started_at)
+            work = background_work_remove(namespace=namespace)
             namespace_remove(namespace=namespace, key_id=key.pk)
-            log(f"removed namespace {namespace}, its API key and {tasks} queued or finished tasks of this run")
+            log(f"removed namespace {namespace}, its API key and {work} rows of background work still pending")
     return report
 
 
@@ -807,19 +826,21 @@ def server_phase(report: dict, *, options: BenchmarkOptions, key: str, corpus: C
             if not options.url:
                 log(f"single-client series through {server.url}")
                 report["http"] = measure_http(server.url, key, corpus, options.iterations, seed)
-            queue_mark = _queue_high_water()
             log(f"locust mix: {options.locust_users} users, 1 s think time, {options.locust_seconds} s")
-            mix = loadrun.run_locust(
-                url=server.url, key=key, users=options.locust_users, spawn_rate=options.spawn_rate,
-                seconds=options.locust_seconds, think_seconds=1.0, check=True, workdir=workdir, name="mix",
-            )  # fmt: skip
-            mix["tasksQueuedAfter"] = _queue_depth(since_queue_id=queue_mark)
-            log(f"  {mix['total']}; problems: {mix['problems'] or 'none'}")
+            with BackgroundWatch() as watch:
+                mix = loadrun.run_locust(
+                    url=server.url, key=key, users=options.locust_users, spawn_rate=options.spawn_rate,
+                    seconds=options.locust_seconds, think_seconds=1.0, check=True, workdir=workdir, name="mix",
+                )  # fmt: skip
+                mix["background"] = watch.drain()
+            log(f"  {mix['total']}; problems: {mix['problems'] or 'none'}; background: {mix['background']}")
             log(f"locust saturation: {options.saturation_users} users, no think time, {options.saturation_seconds} s")
-            saturation = loadrun.run_locust(
-                url=server.url, key=key, users=options.saturation_users, spawn_rate=options.saturation_users,
-                seconds=options.saturation_seconds, think_seconds=0.0, check=False, workdir=workdir, name="saturation",
-            )  # fmt: skip
-            saturation["tasksQueuedAfter"] = _queue_depth(since_queue_id=queue_mark)
-            log(f"  {saturation['total']}")
+            with BackgroundWatch() as watch:
+                saturation = loadrun.run_locust(
+                    url=server.url, key=key, users=options.saturation_users, spawn_rate=options.saturation_users,
+                    seconds=options.saturation_seconds, think_seconds=0.0, check=False, workdir=workdir,
+                    name="saturation",
+                )  # fmt: skip
+                saturation["background"] = watch.drain()
+            log(f"  {saturation['total']}; background: {saturation['background']}")
         report["locust"] = {"mix": mix, "saturation": saturation}

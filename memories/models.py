@@ -191,11 +191,47 @@ class TierCount(models.Model):
         constraints = [models.UniqueConstraint(fields=["namespace", "tier"], name="tiercount_uniq")]
 
 
-class AppliedBatch(models.Model):
-    """Keys of co-occurrence batches already counted: a re-delivered task adds nothing twice.
+class WorkKind(models.TextChoices):
+    COOCCURRENCE = "cooccurrence"
+    CONSOLIDATION = "consolidation"
+    CATALYST = "catalyst"
 
-    Rows older than the access-log retention are removed with the access log.
+
+class BackgroundWork(models.Model):
+    """Work a request leaves for the background, recorded in the request's own transaction.
+
+    A query with a conversation and ≥ 2 hits leaves a ``cooccurrence`` row; every query
+    with hits a ``catalyst`` row; an add (or a content edit) a ``consolidation`` row and,
+    unless it is a catalyst, a ``catalyst`` row. A drain task claims rows of one kind in
+    id order (``FOR UPDATE SKIP LOCKED``), applies them with set-based SQL and deletes
+    them in the same transaction (``memories.services.draining``). No foreign key: a
+    purge removes its ids from ``memory_ids`` itself, and a drain skips memories that
+    are gone.
     """
 
-    key = models.UUIDField(primary_key=True)
-    applied_at = models.DateTimeField(default=timezone.now, db_index=True)
+    id = models.BigAutoField(primary_key=True)
+    kind = models.CharField(max_length=16, choices=WorkKind.choices)
+    namespace = models.SlugField(max_length=64)
+    memory_ids = ArrayField(models.UUIDField())
+    conversation_id = models.CharField(max_length=200, null=True, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "background work"
+        indexes = [models.Index(fields=["kind", "id"], name="work_kind_order")]
+
+
+class BackgroundDrain(models.Model):
+    """One row per kind of work (created on first use): whether a drain is queued, and progress.
+
+    ``queued_at`` coalesces requests: a request enqueues a drain only when none is
+    queued (or the queued one is older than ``REQUEST_STALE_SECONDS`` and presumed
+    lost); a drain clears it when it starts. ``progressed_at`` is the commit time of the
+    last batch: ``manage.py serve`` restarts a task cluster that makes no progress while
+    work waits.
+    """
+
+    kind = models.CharField(max_length=16, choices=WorkKind.choices, primary_key=True)
+    queued_at = models.DateTimeField(null=True, blank=True)
+    progressed_at = models.DateTimeField(null=True, blank=True)
+    processed = models.BigIntegerField(default=0)

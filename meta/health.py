@@ -2,17 +2,22 @@
 
 Each check reports ``status`` (``ok``/``fail``), ``latencyMs`` and, on failure, an
 ``error`` that names the problem without a trace. 200 when every check passes, else
-503 with ``failing`` naming the checks that did not.
+503 with ``failing`` naming the checks that did not. ``background`` also reports
+``oldestPendingSeconds`` (null when nothing waits) and fails with ``BackgroundStalled``
+when the oldest pending work is older than ``ANIMA_BACKGROUND_STALL_SECONDS``: the task
+side is down or wedged.
 """
 
 import time
 import uuid
 
+from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
 from django.http import JsonResponse
 
 from memories import embeddings
+from memories.background import oldest_pending_seconds
 from memories.checks import MIN_PGVECTOR, _version
 
 
@@ -50,7 +55,26 @@ def _queue():
     queue_stats()
 
 
-CHECKS = {"database": _database, "pgvector": _pgvector, "embedding": _embedding, "cache": _cache, "queue": _queue}
+class BackgroundStalled(RuntimeError):
+    pass
+
+
+def _background():
+    age = oldest_pending_seconds()
+    extra = {"oldestPendingSeconds": None if age is None else round(age, 1)}
+    if age is not None and age > settings.ANIMA_BACKGROUND_STALL_SECONDS:
+        raise BackgroundStalled(extra)
+    return extra
+
+
+CHECKS = {
+    "database": _database,
+    "pgvector": _pgvector,
+    "embedding": _embedding,
+    "cache": _cache,
+    "queue": _queue,
+    "background": _background,
+}
 
 
 def run_checks() -> dict:
@@ -58,8 +82,9 @@ def run_checks() -> dict:
     for name, check in CHECKS.items():
         started = time.perf_counter()
         try:
-            check()
-            results[name] = {"status": "ok"}
+            results[name] = {"status": "ok", **(check() or {})}
+        except BackgroundStalled as exc:
+            results[name] = {"status": "fail", "error": type(exc).__name__, **exc.args[0]}
         except Exception as exc:  # a health check reports every failure; it never raises
             # The type only: /health needs no key, so no address or message is shown.
             results[name] = {"status": "fail", "error": type(exc).__name__}

@@ -113,3 +113,10 @@ class ApiKey(models.Model):
 
     def allows(self, scope: str) -> bool:
         return SCOPE_RANK[self.scope] >= SCOPE_RANK[scope]
+
+
+class ClusterRestart(models.Model):
+    """A task cluster ``manage.py serve`` restarted because it made no progress (audit and metric)."""
+
+    restarted_at = models.DateTimeField(default=timezone.now)
+    reason = models.CharField(max_length=300)

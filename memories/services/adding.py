@@ -6,8 +6,8 @@ Correctness under concurrency rests on the partial unique constraint
 ``INSERT … ON CONFLICT DO NOTHING``; when a concurrent add won, this one waits for it
 to commit, inserts nothing and answers as a duplicate. No prior SELECT decides.
 
-After a new memory commits, consolidation and catalyst detection are enqueued
-(``memories.tasks``); the response does not wait for them.
+A new memory leaves consolidation and catalyst-detection work in the same transaction
+(``memories.background``); the response does not wait for it.
 """
 
 from collections import Counter
@@ -18,11 +18,11 @@ from uuid import UUID
 from django.db import transaction
 from django.utils import timezone
 
+from memories.background import work_after_add
 from memories.embeddings import embed_texts
-from memories.ranking import CATALYST_PHI
 from memories.models import LIVE, Memory, MemoryEmbedding, Tier
+from memories.ranking import CATALYST_PHI
 from memories.services.access import memories_record_access
-from memories.tasks import enqueue_after_add
 from memories.text import content_hash, normalized_hash
 
 MESSAGE_CREATED = "Memory stored."
@@ -102,7 +102,7 @@ def memory_add(
                     embedding_model=embedded.model_id,
                     truncated=embedding.truncated,
                 )
-                enqueue_after_add(memory_id=memory.pk, is_catalyst=is_catalyst)
+                work_after_add(namespace=namespace, memories=[memory])
                 return AddResult(
                     memory=memory,
                     is_duplicate=False,
@@ -186,7 +186,7 @@ def memories_add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult
             for memory in built:
                 if memory.pk in inserted:
                     created[memory.content_hash] = memory.pk
-                    enqueue_after_add(memory_id=memory.pk, is_catalyst=memory.is_catalyst)
+            work_after_add(namespace=namespace, memories=[m for m in built if m.pk in inserted])
         lost = {m.content_hash for m in built if m.pk not in inserted}  # a concurrent add won these
         if lost:
             existing.update(

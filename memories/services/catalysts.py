@@ -8,11 +8,12 @@ carry a candidate, or whose candidate staff dismissed (``metadata.catalystDismis
 are skipped, so a re-run changes nothing. A constant number of statements per call.
 """
 
+import json
 import re
 from datetime import timedelta
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import connection
 from django.db.models import Count, Q
 from django.utils import timezone
 
@@ -32,50 +33,62 @@ def content_markers(content: str) -> list[str]:
     return sorted({" ".join(match.lower().split()) for match in _MARKER_PATTERN.findall(content)})
 
 
+_RAISE_SQL = f"""
+UPDATE memories_memory m
+SET metadata = m.metadata || jsonb_build_object('{CANDIDATE_KEY}', r.note)
+FROM unnest(%s::uuid[], %s::jsonb[]) AS r(id, note)
+WHERE m.id = r.id AND m.deleted_at IS NULL AND NOT m.is_catalyst
+  AND NOT m.metadata ? '{CANDIDATE_KEY}' AND NOT m.metadata ? '{DISMISSED_KEY}'
+RETURNING m.id
+"""
+
+
 def catalysts_detect(*, memory_ids: list[UUID]) -> list[UUID]:
-    """Raise candidates among ``memory_ids``; returns the ids newly raised."""
+    """Raise candidates among ``memory_ids``; returns the ids newly raised.
+
+    The signals are read without locking; one ``UPDATE`` then adds the note to the
+    metadata as it is at that moment (``metadata || …``, so a concurrent edit of other
+    keys is kept) and only where no note or dismissal arrived meanwhile.
+    """
     now = timezone.now()
-    with transaction.atomic():
-        memories = list(
-            Memory.objects.select_for_update()
-            .filter(LIVE, pk__in=memory_ids, is_catalyst=False)
-            .exclude(metadata__has_key=CANDIDATE_KEY)
-            .exclude(metadata__has_key=DISMISSED_KEY)
-            .only("id", "content", "metadata")
-            .order_by("pk")
-        )
-        if not memories:
-            return []
-        ids = [m.pk for m in memories]
-        recent_accesses = dict(
-            MemoryAccess.objects.filter(memory_id__in=ids, accessed_at__gte=now - RAPID_ACCESS_WINDOW)
-            .values("memory_id")
-            .annotate(n=Count("id"))
-            .values_list("memory_id", "n")
-        )
-        connections = _live_connection_counts(ids)
-        raised = []
-        for memory in memories:
-            signals = {
-                "recentAccesses": recent_accesses.get(memory.pk, 0),
-                "connections": connections.get(memory.pk, 0),
-                "markers": content_markers(memory.content),
-            }
-            reasons = []
-            if signals["recentAccesses"] >= RAPID_ACCESS_COUNT:
-                reasons.append("rapid_access")
-            if signals["connections"] >= HIGH_CONNECTIVITY:
-                reasons.append("high_connectivity")
-            if signals["markers"]:
-                reasons.append("content_marker")
-            if reasons:
-                memory.metadata = {
-                    **(memory.metadata or {}),
-                    CANDIDATE_KEY: {"reasons": reasons, "signals": signals, "detectedAt": now.isoformat()},
-                }
-                raised.append(memory)
-        Memory.objects.bulk_update(raised, ["metadata"])
-    return [m.pk for m in raised]
+    memories = list(
+        Memory.objects.filter(LIVE, pk__in=memory_ids, is_catalyst=False)
+        .exclude(metadata__has_key=CANDIDATE_KEY)
+        .exclude(metadata__has_key=DISMISSED_KEY)
+        .values_list("id", "content")
+    )
+    if not memories:
+        return []
+    ids = [memory_id for memory_id, _ in memories]
+    recent_accesses = dict(
+        MemoryAccess.objects.filter(memory_id__in=ids, accessed_at__gte=now - RAPID_ACCESS_WINDOW)
+        .values("memory_id")
+        .annotate(n=Count("id"))
+        .values_list("memory_id", "n")
+    )
+    connections = _live_connection_counts(ids)
+    raised, notes = [], []
+    for memory_id, content in memories:
+        signals = {
+            "recentAccesses": recent_accesses.get(memory_id, 0),
+            "connections": connections.get(memory_id, 0),
+            "markers": content_markers(content),
+        }
+        reasons = []
+        if signals["recentAccesses"] >= RAPID_ACCESS_COUNT:
+            reasons.append("rapid_access")
+        if signals["connections"] >= HIGH_CONNECTIVITY:
+            reasons.append("high_connectivity")
+        if signals["markers"]:
+            reasons.append("content_marker")
+        if reasons:
+            raised.append(memory_id)
+            notes.append(json.dumps({"reasons": reasons, "signals": signals, "detectedAt": now.isoformat()}))
+    if not raised:
+        return []
+    with connection.cursor() as cursor:
+        cursor.execute(_RAISE_SQL, [raised, notes])
+        return [row[0] for row in cursor.fetchall()]
 
 
 def _live_connection_counts(ids: list[UUID]) -> dict[UUID, int]:

@@ -28,8 +28,8 @@ from django.db.models import Q, Subquery
 from django.utils import timezone
 from pgvector.django import CosineDistance
 
+from memories.background import work_after_add
 from memories.embeddings import embed_texts
-from memories.tasks import enqueue_after_add
 from memories.errors import ContentConflictError, MemoryNotFoundError
 from memories.listing import memory_get, memory_not_found
 from memories.models import LIVE, Memory, MemoryEmbedding
@@ -161,7 +161,7 @@ def memory_update_fields(
             )
             memory.embedding_truncated = embedding.truncated
             # New content may now restate another memory: the same rule as after an add.
-            enqueue_after_add(memory_id=memory.pk, is_catalyst=memory.is_catalyst)
+            work_after_add(namespace=memory.namespace, memories=[memory])
         else:
             memory.embedding_truncated = bool(
                 MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("truncated", flat=True).first()

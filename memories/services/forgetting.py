@@ -4,7 +4,8 @@ Soft delete stays the default. A purge removes the memory's row, embedding, acce
 rows, associations and promotions (foreign keys cascade), the memories merged into it
 (their rows hold its earlier wordings), and the copies elsewhere: its entry in a
 survivor's ``semanticVariants``, other memories' ``nearDuplicates`` entries, handshakes
-that quote it, reflections' hub previews, and the finished task records that name it.
+that quote it, reflections' hub previews, the background work that names it and the
+task records (queued or finished) that name it.
 Each purge is logged with counts, never content, and counted in the metrics.
 """
 
@@ -20,7 +21,7 @@ from django.utils import timezone
 
 from anima_site import metrics
 from memories.errors import MemoryNotFoundError
-from memories.models import Memory, MemoryAssociation, TierCount
+from memories.models import BackgroundWork, Memory, MemoryAssociation, TierCount
 
 logger = logging.getLogger("anima.purge")
 QUOTE_CHARS = 80
@@ -121,6 +122,23 @@ def _forget_task_records(ids: set[str]) -> int:
     return removed
 
 
+def _forget_work(ids: set[str]) -> int:
+    """Take the purged ids out of pending background work; drop rows left with nothing to do."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE memories_backgroundwork SET memory_ids = ARRAY("
+            "SELECT m FROM unnest(memory_ids) AS u(m) WHERE m <> ALL(%(ids)s::uuid[])) "
+            "WHERE memory_ids && %(ids)s::uuid[]",
+            {"ids": list(ids)},
+        )
+        changed = cursor.rowcount
+        cursor.execute(
+            "DELETE FROM memories_backgroundwork WHERE cardinality(memory_ids) = 0 "
+            "OR (kind = 'cooccurrence' AND cardinality(memory_ids) < 2)"
+        )
+    return changed
+
+
 def _forget_admin_log(ids: set[str]) -> int:
     """Staff edits logged by the admin name the memory (object_id) and quote it (object_repr)."""
     from django.contrib.admin.models import LogEntry
@@ -139,7 +157,7 @@ def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
     counts.copies_scrubbed, counts.handshakes = _scrub(namespace, ids, texts)
     counts.memories, _ = Memory.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
     counts.memories = len(rows)
-    counts.tasks = _forget_task_records(ids)
+    counts.tasks = _forget_task_records(ids) + _forget_work(ids)
     counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
     return counts
 
@@ -206,7 +224,7 @@ def namespace_purge(*, namespace: str) -> PurgeCounts:
             "apiKeys": ApiKey.objects.filter(namespace=namespace).delete()[0],
         }
         TierCount.objects.filter(namespace=namespace).delete()
-        counts.tasks = _forget_task_records(ids)
+        counts.tasks = _forget_task_records(ids) + BackgroundWork.objects.filter(namespace=namespace).delete()[0]
         counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
     _record("namespace", counts)
     return counts

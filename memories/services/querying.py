@@ -43,10 +43,10 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from memories import ranking
+from memories.background import work_after_query
 from memories.embeddings import embed_texts
 from memories.models import Memory, MemoryEmbedding, TierCount
 from memories.services.access import AccessResult, memories_record_access
-from memories.tasks import enqueue_after_query
 
 POOL_FACTOR = 4
 #: The text pool holds this many times ``limit`` rows: on LoCoMo 2 × limit finds what 100
@@ -483,7 +483,7 @@ def memory_query(
             conversation_id=conversation_id,
             phi_increment=ranking.query_phi_increment(),
         )
-        enqueue_after_query(namespace=namespace, memory_ids=list(access.memories), conversation_id=conversation_id)
+        work_after_query(namespace=namespace, memory_ids=list(access.memories), conversation_id=conversation_id)
     hits = [(access.memories[c.memory_id], c) for c in ranked if c.memory_id in access.memories]
     return QueryResult(
         hits=hits,

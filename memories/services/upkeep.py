@@ -6,7 +6,7 @@ from django.conf import settings
 from django.db.models import F, Q
 from django.utils import timezone
 
-from memories.models import LIVE, AppliedBatch, Memory, MemoryAccess
+from memories.models import LIVE, Memory, MemoryAccess
 
 DECAY_IDLE_DAYS = 30
 DECAY_MIN_PHI = 0.5
@@ -29,9 +29,8 @@ def memories_apply_decay(*, now=None) -> int:
 
 
 def access_log_clean(*, now=None) -> int:
-    """Delete access rows (and co-occurrence batch keys) older than the retention."""
+    """Delete access rows older than the retention."""
     now = now or timezone.now()
     cutoff = now - timedelta(hours=settings.ANIMA_ACCESS_LOG_RETENTION_HOURS)
     deleted, _ = MemoryAccess.objects.filter(accessed_at__lt=cutoff).delete()
-    AppliedBatch.objects.filter(applied_at__lt=cutoff).delete()
     return deleted

@@ -10,11 +10,11 @@ from itertools import combinations
 
 import numpy as np
 import pytest
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
-from memories.models import MemoryAssociation
-from memories.services.associations import associations_record
+from memories.models import BackgroundWork, MemoryAssociation, WorkKind
+from memories.services.draining import work_drain_batch
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
@@ -60,13 +60,20 @@ def associate(first, second, count: int, *, contexts=(), namespace="default", wh
     )
 
 
-def record(memories, conversation_id="conv", batch_key=None) -> int:
-    return associations_record(
+def leave_work(memories, conversation_id="conv") -> None:
+    """The co-occurrence row a query in ``conversation_id`` returning ``memories`` leaves."""
+    BackgroundWork.objects.create(
+        kind=WorkKind.COOCCURRENCE,
         namespace="default",
         memory_ids=[m.id for m in memories],
         conversation_id=conversation_id,
-        batch_key=batch_key or uuid.uuid4(),
     )
+
+
+def record(memories, conversation_id="conv") -> int:
+    """One query's co-occurrences, left and drained at once; returns the rows applied."""
+    leave_work(memories, conversation_id)
+    return work_drain_batch(kind=WorkKind.COOCCURRENCE)
 
 
 @pytest.fixture
@@ -143,37 +150,78 @@ def test_nine_repeated_queries_give_count_nine_and_strength_one_half(query_in_co
 # The recording service
 
 
-def test_contexts_keep_the_twenty_most_recent_conversations_most_recent_first():
+@pytest.mark.parametrize("batches", ["one batch", "one batch per query"])
+def test_contexts_keep_the_twenty_most_recent_conversations_most_recent_first(batches):
     pair = make_memories([{"content": "a"}, {"content": "b"}], with_embeddings=False)
 
     for i in range(25):
-        record(pair, conversation_id=f"conv-{i}")
+        if batches == "one batch":
+            leave_work(pair, conversation_id=f"conv-{i}")
+        else:
+            record(pair, conversation_id=f"conv-{i}")
+    work_drain_batch(kind=WorkKind.COOCCURRENCE)
 
     row = MemoryAssociation.objects.get()
     assert row.co_occurrence_count == 25
     assert row.conversation_contexts == [f"conv-{i}" for i in range(24, 4, -1)]
 
 
-def test_contexts_hold_each_conversation_once_moved_to_the_front_when_seen_again():
+@pytest.mark.parametrize("batches", ["one batch", "one batch per query"])
+def test_contexts_hold_each_conversation_once_moved_to_the_front_when_seen_again(batches):
     pair = make_memories([{"content": "a"}, {"content": "b"}], with_embeddings=False)
 
     for conversation in ["conv-a", "conv-b", "conv-c", "conv-a"]:
-        record(pair, conversation_id=conversation)
+        if batches == "one batch":
+            leave_work(pair, conversation_id=conversation)
+        else:
+            record(pair, conversation_id=conversation)
+    work_drain_batch(kind=WorkKind.COOCCURRENCE)
 
     row = MemoryAssociation.objects.get()
     assert row.co_occurrence_count == 4
     assert row.conversation_contexts == ["conv-a", "conv-c", "conv-b"]
 
 
-def test_a_batch_recorded_twice_counts_once():
+def test_a_batch_counts_each_query_and_is_gone_once_applied():
     trio = make_memories([{"content": "a"}, {"content": "b"}, {"content": "c"}], with_embeddings=False)
-    key = uuid.uuid4()
+    for _ in range(3):
+        leave_work(trio)
+    leave_work(trio[:2])
 
-    first = record(trio, batch_key=key)
-    second = record(trio, batch_key=key)
+    applied = work_drain_batch(kind=WorkKind.COOCCURRENCE)
+    again = work_drain_batch(kind=WorkKind.COOCCURRENCE)
 
-    assert (first, second) == (3, 0)
+    assert (applied, again) == (4, 0)
+    assert BackgroundWork.objects.count() == 0
+    counts = {(r.memory_a_id, r.memory_b_id): r.co_occurrence_count for r in MemoryAssociation.objects.all()}
+    a, b, c = (m.id for m in trio)
+    assert counts == {tuple(sorted((a, b))): 4, tuple(sorted((a, c))): 3, tuple(sorted((b, c))): 3}
+
+
+def test_a_batch_that_fails_before_its_commit_is_applied_once_later():
+    trio = make_memories([{"content": "a"}, {"content": "b"}, {"content": "c"}], with_embeddings=False)
+    leave_work(trio)
+
+    with pytest.raises(RuntimeError), transaction.atomic():
+        work_drain_batch(kind=WorkKind.COOCCURRENCE)
+        raise RuntimeError("the worker dies before the commit")
+    assert MemoryAssociation.objects.count() == 0
+    work_drain_batch(kind=WorkKind.COOCCURRENCE)
+
     assert list(MemoryAssociation.objects.values_list("co_occurrence_count", flat=True)) == [1, 1, 1]
+    assert BackgroundWork.objects.count() == 0
+
+
+def test_pairs_with_a_memory_that_is_gone_are_skipped():
+    trio = make_memories([{"content": "a"}, {"content": "b"}, {"content": "c"}], with_embeddings=False)
+    leave_work(trio)
+    trio[2].delete()
+
+    work_drain_batch(kind=WorkKind.COOCCURRENCE)
+
+    assert list(MemoryAssociation.objects.values_list("memory_a_id", "memory_b_id")) == [
+        tuple(sorted((trio[0].id, trio[1].id)))
+    ]
 
 
 def test_strength_follows_the_count_up_to_one():

@@ -10,10 +10,19 @@ from django.db import connection
 from django.db.models import Q
 from django.utils import timezone
 from django_q.models import OrmQ, Task
+from django_q.tasks import async_task
 from psycopg import sql
 from rest_framework.test import APIClient
 
-from memories.models import Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, TierCount, TierPromotion
+from memories.models import (
+    BackgroundWork,
+    Memory,
+    MemoryAccess,
+    MemoryAssociation,
+    MemoryEmbedding,
+    TierCount,
+    TierPromotion,
+)
 from memories.services.forgetting import memories_purge_expired
 from meta.models import ApiKey, Handshake, MetaReflection
 from tests.factories import make_memories
@@ -129,6 +138,9 @@ def rich(add, api, post_json, django_capture_on_commit_callbacks):
             body = {"query": "Dana peanuts", "similarityThreshold": 0.0, "limit": 10, "conversationId": conversation}
             response = post_json(QUERY, body)
         assert response.status_code == 200
+    # A query whose background work is still pending (its drain never ran).
+    body = {"query": "Dana peanuts", "similarityThreshold": 0.0, "limit": 10, "conversationId": "conv-3"}
+    assert post_json(QUERY, body).status_code == 200
     assert post_json(UPDATE_TIER, {"memoryId": target, "tier": "stable"}).status_code == 200
     handshake = api.get(HANDSHAKE)
     assert handshake.status_code in (200, 201)
@@ -145,7 +157,7 @@ def rich(add, api, post_json, django_capture_on_commit_callbacks):
     assert TierPromotion.objects.filter(memory_id=target).exists()
     assert Handshake.objects.filter(top_memories__contains=[{"id": target}]).exists()
     assert MetaReflection.objects.filter(metrics__contains={"hubs": [{"memoryId": target}]}).exists()
-    assert Task.objects.filter(func="memories.tasks.consolidate_memory").exists()
+    assert BackgroundWork.objects.filter(memory_ids__contains=[target]).count() == 2
     return {"target": target, "restatement": restatement, "correction": correction, "others": others}
 
 
@@ -162,7 +174,19 @@ def test_purge_leaves_neither_id_nor_text_in_any_table(rich, api):
         assert tables_holding(needle) == {}, needle
 
 
+def test_purge_takes_the_memory_out_of_pending_background_work(rich, api):
+    api.delete(purge_url(rich["target"]))
+
+    assert not BackgroundWork.objects.filter(memory_ids__overlap=[rich["target"], rich["restatement"]]).exists()
+    left = BackgroundWork.objects.get(kind="cooccurrence")  # the other hits of that query still pair up
+    assert sorted(map(str, left.memory_ids)) == sorted({rich["correction"], *rich["others"]} & set(map(str, left.memory_ids)))
+    assert len(left.memory_ids) >= 2
+
+
 def test_purge_forgets_the_task_records_that_name_the_memory(rich, api):
+    # A task of a version before background work rows named its memory in its arguments.
+    async_task("memories.tasks.consolidate_memory", rich["target"])
+
     # django_q pickles task arguments; a text scan cannot see inside, so read them back.
     def naming(memory_id):
         return [t.func for t in Task.objects.all() if memory_id in repr(t.args) or memory_id in repr(t.result)]

@@ -1,22 +1,27 @@
 """``GET /health``: every check reported with its latency; an unreachable embedding
-provider turns it into a 503 naming that check, and it recovers when the provider does.
+provider turns it into a 503 naming that check, and it recovers when the provider does;
+background work waiting longer than the stall limit turns it into a 503 naming
+``background``.
 The OpenAI-compatible provider talks to real sockets on 127.0.0.1 (SPEC §3 "Outside /api/v1")."""
 
 import hashlib
 import json
 import socket
 import threading
+from datetime import timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from django.utils import timezone
 
 from memories import embeddings
+from memories.models import BackgroundWork, WorkKind
 
 pytestmark = pytest.mark.django_db
 
 HEALTH = "/health"
-CHECKS = {"database", "pgvector", "embedding", "cache", "queue"}
+CHECKS = {"database", "pgvector", "embedding", "cache", "queue", "background"}
 MODEL = "sentence-transformers/all-MiniLM-L6-v2"
 DIMENSIONS = 384
 
@@ -159,3 +164,50 @@ def test_health_recovers_when_the_provider_comes_back(api, use_openai, refused_u
     assert response.status_code == 200
     assert "failing" not in response.json()
     assert "Traceback" not in response.content.decode()
+
+
+def _pending_since(seconds: float) -> BackgroundWork:
+    row = BackgroundWork.objects.create(kind=WorkKind.CATALYST, namespace="default", memory_ids=[])
+    BackgroundWork.objects.filter(pk=row.pk).update(created_at=timezone.now() - timedelta(seconds=seconds))
+    return row
+
+
+def test_health_reports_no_pending_background_work_as_null(api):
+    background = api.get(HEALTH).json()["checks"]["background"]
+
+    assert background["status"] == "ok"
+    assert background["oldestPendingSeconds"] is None
+
+
+def test_health_reports_the_age_of_the_oldest_pending_work(api, settings):
+    settings.ANIMA_BACKGROUND_STALL_SECONDS = 120
+    _pending_since(30)
+    _pending_since(5)
+
+    response = api.get(HEALTH)
+
+    assert response.status_code == 200
+    assert 30 <= response.json()["checks"]["background"]["oldestPendingSeconds"] < 60
+
+
+def test_health_is_503_naming_background_when_work_waits_longer_than_the_stall_limit(api, settings):
+    settings.ANIMA_BACKGROUND_STALL_SECONDS = 120
+    _pending_since(121)
+
+    response = api.get(HEALTH)
+
+    assert response.status_code == 503
+    body = response.json()
+    assert body["failing"] == ["background"]
+    assert body["checks"]["background"]["error"] == "BackgroundStalled"
+    assert body["checks"]["background"]["oldestPendingSeconds"] >= 121
+
+
+def test_health_recovers_once_the_waiting_work_is_done(api, settings):
+    settings.ANIMA_BACKGROUND_STALL_SECONDS = 120
+    row = _pending_since(500)
+    assert api.get(HEALTH).status_code == 503
+
+    row.delete()
+
+    assert api.get(HEALTH).status_code == 200

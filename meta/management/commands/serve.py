@@ -5,10 +5,16 @@ process holds it; it stops when this command stops). Then: migrate, the database
 checks (pgvector version, embedding space), collectstatic for the admin, the first local
 API key, the env-driven staff user, then gunicorn with ``gunicorn.conf.py`` and the
 django-q2 worker cluster (``manage.py qcluster``). The children inherit ``DATABASE_URL``
-and never start a database of their own. Ctrl-C or SIGTERM stops the children, then the
-database.
+and never start a database of their own.
+
+While serving, it watches the task cluster (``meta.supervision``): when work waits and no
+batch was applied for ``ANIMA_TASK_TIMEOUT`` × 2, the cluster is restarted. Ctrl-C or
+SIGTERM stops the children (their process groups are killed after
+``STOP_GRACE_SECONDS``), then the database, and exits 0; when a child ends on its own,
+serve stops the other and exits non-zero.
 """
 
+import logging
 import os
 import shutil
 import signal
@@ -19,6 +25,11 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
+from django.db import DatabaseError, close_old_connections
+
+from meta import supervision
+
+logger = logging.getLogger("anima.serve")
 
 
 class Command(BaseCommand):
@@ -42,35 +53,88 @@ class Command(BaseCommand):
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "DATABASE_URL": settings.DATABASE_URL, "ANIMA_HOST": host, "ANIMA_PORT": str(port)}
         gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(settings.BASE_DIR / "gunicorn.conf.py")]
         self.stdout.write(f"==> Anima on http://{host}:{port}/  (API: /api/v1/, docs: /api/docs/; Ctrl-C stops)")
-        worker = [sys.executable, "manage.py", "qcluster"]
-        # Each child in its own process group: a terminal's Ctrl-C reaches only this
-        # process, which stops the children in order (django-q2's cluster hangs when its
-        # own children get the SIGINT directly).
-        children = [
-            subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env, start_new_session=True),
-            subprocess.Popen(worker, cwd=settings.BASE_DIR, env=env, start_new_session=True),
-        ]
-
-        def stop(signum, frame):
-            for child in children:
-                if child.poll() is None:
-                    child.send_signal(signal.SIGTERM)
-
-        signal.signal(signal.SIGTERM, stop)
-        signal.signal(signal.SIGINT, stop)
-        # When either child ends, stop the other: a server without its worker is half a server.
-        while all(child.poll() is None for child in children):
+        gunicorn_process = subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env, start_new_session=True)
+        cluster = _start_cluster(env)
+        stopping = []
+        signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
+        signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+        cluster_started = next_check = time.monotonic()
+        # When either child ends on its own, stop the other: a server without its worker is half a server.
+        while not stopping and gunicorn_process.poll() is None and cluster.poll() is None:
             time.sleep(0.5)
-        stop(None, None)
-        codes = [_wait_or_kill(child) for child in children]
-        self.stdout.write("==> stopped")
-        sys.exit(max(codes) if max(codes) > 0 else 0)
+            if not stopping and time.monotonic() >= next_check:
+                next_check = time.monotonic() + CHECK_SECONDS
+                reason = _stall_reason(time.monotonic() - cluster_started)
+                if reason:
+                    _stop_group(cluster, grace=RESTART_GRACE_SECONDS)
+                    cluster = _start_cluster(env)
+                    cluster_started = time.monotonic()
+                    supervision.cluster_restarted(reason)
+        requested = bool(stopping)
+        codes = _stop_all([gunicorn_process, cluster])
+        if requested:
+            self.stdout.write(f"==> stopped (exit codes: web {codes[0]}, tasks {codes[1]})")
+            sys.exit(0)
+        self.stderr.write(f"==> a child ended on its own (exit codes: web {codes[0]}, tasks {codes[1]}); stopped")
+        sys.exit(max(codes) if max(codes) > 0 else 1)
 
 
-def _wait_or_kill(child: subprocess.Popen, grace: float = 30) -> int:
-    """Wait for a stopping child; after ``grace`` seconds kill its whole process group."""
+#: How often serve looks at the cluster's progress.
+CHECK_SECONDS = 5
+#: Ctrl-C / SIGTERM: the children get this long to stop before their groups are killed.
+STOP_GRACE_SECONDS = 10
+RESTART_GRACE_SECONDS = 3
+
+
+def _start_cluster(env: dict) -> subprocess.Popen:
+    # Its own process group: a terminal's Ctrl-C reaches only serve, which stops the
+    # children in order (django-q2's cluster hangs when its own children get the SIGINT).
+    return subprocess.Popen(
+        [sys.executable, "manage.py", "qcluster"], cwd=settings.BASE_DIR, env=env, start_new_session=True
+    )
+
+
+def _stall_reason(cluster_seconds: float) -> str | None:
+    try:
+        progress = supervision.progress_read()
+    except DatabaseError:
+        logger.warning("could not read the background progress", exc_info=True)
+        close_old_connections()
+        return None
+    return supervision.stall_reason(progress, cluster_seconds=cluster_seconds, window=supervision.stall_window())
+
+
+def _signal_group(child: subprocess.Popen, signum: int) -> None:
+    try:
+        os.killpg(child.pid, signum)
+    except ProcessLookupError:
+        pass
+
+
+def _stop_group(child: subprocess.Popen, *, grace: float) -> int:
+    _signal_group(child, signal.SIGTERM)
     try:
         return child.wait(timeout=grace)
     except subprocess.TimeoutExpired:
-        os.killpg(child.pid, signal.SIGKILL)
+        _signal_group(child, signal.SIGKILL)
         return child.wait()
+
+
+def _stop_all(children: list[subprocess.Popen]) -> list[int]:
+    """SIGTERM every child's group, wait up to ``STOP_GRACE_SECONDS`` in all, then kill what is left.
+
+    Killing a task cluster loses nothing: its batches roll back and are claimed again.
+    """
+    for child in children:
+        _signal_group(child, signal.SIGTERM)
+    deadline = time.monotonic() + STOP_GRACE_SECONDS
+    codes = []
+    for child in children:
+        try:
+            codes.append(child.wait(timeout=max(0.1, deadline - time.monotonic())))
+        except subprocess.TimeoutExpired:
+            _signal_group(child, signal.SIGKILL)
+            codes.append(child.wait())
+    for child in children:  # a group outlives its leader: end its other members too
+        _signal_group(child, signal.SIGKILL)
+    return codes
