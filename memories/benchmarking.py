@@ -654,7 +654,7 @@ class BackgroundWatch:
         if settings.ANIMA_TASK_BROKER == "orm":
             for entry in OrmQ.objects.all():
                 try:
-                    task = entry.task()
+                    task = entry.task
                     queued[f"{task['func']} {' '.join(map(str, task.get('args') or ()))}".strip()] += 1
                 except Exception:  # an unreadable payload still counts
                     queued["unreadable"] += 1

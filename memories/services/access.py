@@ -2,8 +2,10 @@
 
 An access is a query hit, a duplicate add, a merge or an explicit feedback. For any number of
 memories it costs a constant number of statements and never touches the embedding
-table: one ``UPDATE … FROM (SELECT … ORDER BY id FOR UPDATE)`` for counters, φ and
-tier (rows locked in id order, so concurrent accesses cannot deadlock), one bulk insert
+table: one ``UPDATE … FROM (SELECT … ORDER BY id FOR NO KEY UPDATE)`` for counters, φ and
+tier (rows locked in id order, so concurrent accesses cannot deadlock; ``NO KEY``, so
+the foreign-key checks of a co-occurrence drain, which lock the same memories ``KEY
+SHARE``, neither wait for it nor deadlock with it), one bulk insert
 of ``MemoryAccess`` rows and, when some memory crossed a threshold, one bulk insert of
 ``TierPromotion`` rows.
 
@@ -57,7 +59,7 @@ WITH target AS (
     FROM memories_memory
     WHERE id = ANY(%(ids)s) AND namespace = %(namespace)s AND deleted_at IS NULL
     ORDER BY id
-    FOR UPDATE
+    FOR NO KEY UPDATE
 ), changed AS (
     SELECT id,
            CASE

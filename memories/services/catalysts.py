@@ -33,11 +33,15 @@ def content_markers(content: str) -> list[str]:
     return sorted({" ".join(match.lower().split()) for match in _MARKER_PATTERN.findall(content)})
 
 
+# Rows locked in id order, as every writer of memories does: no deadlock with queries.
 _RAISE_SQL = f"""
+WITH locked AS (
+    SELECT id FROM memories_memory WHERE id = ANY(%s::uuid[]) ORDER BY id FOR NO KEY UPDATE
+)
 UPDATE memories_memory m
 SET metadata = m.metadata || jsonb_build_object('{CANDIDATE_KEY}', r.note)
-FROM unnest(%s::uuid[], %s::jsonb[]) AS r(id, note)
-WHERE m.id = r.id AND m.deleted_at IS NULL AND NOT m.is_catalyst
+FROM unnest(%s::uuid[], %s::jsonb[]) AS r(id, note), locked
+WHERE m.id = r.id AND locked.id = m.id AND m.deleted_at IS NULL AND NOT m.is_catalyst
   AND NOT m.metadata ? '{CANDIDATE_KEY}' AND NOT m.metadata ? '{DISMISSED_KEY}'
 RETURNING m.id
 """
@@ -87,7 +91,7 @@ def catalysts_detect(*, memory_ids: list[UUID]) -> list[UUID]:
     if not raised:
         return []
     with connection.cursor() as cursor:
-        cursor.execute(_RAISE_SQL, [raised, notes])
+        cursor.execute(_RAISE_SQL, [raised, raised, notes])
         return [row[0] for row in cursor.fetchall()]
 
 

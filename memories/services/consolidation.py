@@ -100,7 +100,7 @@ def memory_consolidate(*, memory_id: UUID) -> Outcome:
         return Outcome.NO_CANDIDATE
     with transaction.atomic():
         pair = list(
-            Memory.objects.select_for_update()
+            Memory.objects.select_for_update(no_key=True)
             .filter(LIVE, pk__in=[memory.pk, candidate.memory_id])
             .defer("search_vector")
             .order_by("pk")

@@ -111,7 +111,7 @@ def memory_update_fields(
 
     with transaction.atomic():
         memory = (
-            Memory.objects.select_for_update()
+            Memory.objects.select_for_update(no_key=True)
             .defer("search_vector")
             .filter(LIVE, namespace=namespace, pk=memory_id)
             .first()
@@ -212,7 +212,7 @@ def memories_restore(*, namespace: str | None, memory_ids: list[UUID]) -> Restor
     """
     outcome = RestoreOutcome()
     with transaction.atomic():
-        rows = Memory.objects.select_for_update().filter(pk__in=memory_ids).order_by("pk")
+        rows = Memory.objects.select_for_update(no_key=True).filter(pk__in=memory_ids).order_by("pk")
         if namespace is not None:
             rows = rows.filter(namespace=namespace)
         found = list(rows.values_list("pk", "namespace", "content_hash", "deleted_at", "merged_into_id"))
@@ -327,7 +327,7 @@ def memories_merge_pair(*, memory_ids: list[UUID]) -> Memory:
         raise MergeRefusedError(MESSAGE_MERGE_NEEDS_TWO)
     with transaction.atomic():
         pair = list(
-            Memory.objects.select_for_update().filter(LIVE, pk__in=memory_ids).defer("search_vector").order_by("pk")
+            Memory.objects.select_for_update(no_key=True).filter(LIVE, pk__in=memory_ids).defer("search_vector").order_by("pk")
         )
         if len(pair) != 2 or pair[0].namespace != pair[1].namespace:
             raise MergeRefusedError(MESSAGE_MERGE_NEEDS_TWO)

@@ -113,7 +113,7 @@ def _forget_task_records(ids: set[str]) -> int:
     queued = []
     for entry in OrmQ.objects.all():
         try:
-            payload = repr(entry.task())
+            payload = repr(entry.task)
         except Exception:  # an unreadable payload is not ours to judge
             continue
         if any(memory_id in payload for memory_id in ids):

@@ -24,7 +24,7 @@ class TierChange:
 def memory_update_tier(*, namespace: str, memory_id: UUID, tier: str, reason: str = REASON_MANUAL) -> TierChange:
     """Move one live memory to ``tier`` and write one TierPromotion row; a no-op when unchanged."""
     with transaction.atomic():
-        memory = Memory.objects.select_for_update().filter(LIVE, namespace=namespace, pk=memory_id).first()
+        memory = Memory.objects.select_for_update(no_key=True).filter(LIVE, namespace=namespace, pk=memory_id).first()
         if memory is None:
             merged_into = (
                 Memory.objects.filter(namespace=namespace, pk=memory_id).values_list("merged_into_id", flat=True).first()
@@ -56,7 +56,7 @@ def memories_update_tier(*, namespace: str | None, memory_ids: list[UUID], tier:
     """
     now = timezone.now()
     with transaction.atomic():
-        rows = Memory.objects.select_for_update().filter(LIVE, pk__in=memory_ids).exclude(tier=tier).order_by("pk")
+        rows = Memory.objects.select_for_update(no_key=True).filter(LIVE, pk__in=memory_ids).exclude(tier=tier).order_by("pk")
         if namespace is not None:
             rows = rows.filter(namespace=namespace)
         moving = list(rows.values_list("pk", "tier", "access_count", "last_accessed"))

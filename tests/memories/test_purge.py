@@ -196,7 +196,7 @@ def test_purge_forgets_the_task_records_that_name_the_memory(rich, api):
     api.delete(purge_url(rich["target"]))
 
     assert naming(rich["target"]) == [] and naming(rich["restatement"]) == []
-    assert [e for e in OrmQ.objects.all() if rich["target"] in repr(e.task())] == []
+    assert [e for e in OrmQ.objects.all() if rich["target"] in repr(e.task)] == []
 
 
 def test_purge_keeps_every_other_memory_and_scrubs_their_copies(rich, api):

@@ -5,68 +5,37 @@ django-q2 cluster — exercised through HTTP: add, query, bootstrap, the admin, 
 import os
 import re
 import signal
-import socket
-import subprocess
-import sys
+import threading
 import time
-from urllib.parse import quote
+import uuid
 
 import httpx
 import pytest
-from django.conf import settings
-from django.db import connection
+from django_q.conf import Conf
 from prometheus_client.parser import text_string_to_metric_families
 
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+from memories.background import drains_request
+from memories.models import BackgroundWork, WorkKind
+from tests.processes import served, wait_for
 
 
 @pytest.fixture
 def production_set(tmp_path):
-    db = connection.settings_dict
-    host = db["HOST"] or db["OPTIONS"].get("host", "")
-    port = _free_port()
-    env = {
-        **os.environ,
-        "DJANGO_SETTINGS_MODULE": "anima_site.settings",
-        "DATABASE_URL": f"postgresql://{quote(db['USER'], safe='')}@{quote(host, safe='')}/{db['NAME']}",
-        "ANIMA_DATA_DIR": str(tmp_path),
-        "ANIMA_PORT": str(port),
+    overrides = {
         "ANIMA_DEBUG": "false",
         "ANIMA_REQUIRE_SECRET_KEY": "true",
         "ANIMA_SECRET_KEY": "a-production-secret-for-this-test-only-0123456789",
         "ANIMA_ADMIN_USERNAME": "staff",
         "ANIMA_ADMIN_PASSWORD": "correct horse battery staple",
         "ANIMA_WEB_WORKERS": "2",
-        "ANIMA_TASK_POLL": "0.2",
+        "ANIMA_RATE_LIMIT": "1200/min",  # the default: serve as shipped
     }
-    process = subprocess.Popen(
-        [sys.executable, "manage.py", "serve"], cwd=settings.BASE_DIR, env=env,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-    )
-    base = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        try:
-            if httpx.get(f"{base}/health", timeout=5).status_code == 200:
-                break
-        except httpx.HTTPError:
-            pass
-        assert process.poll() is None, "serve exited during start-up"
-        assert time.monotonic() < deadline, "the production set did not come up"
-        time.sleep(0.5)
-    key = (tmp_path / "local-api-key").read_text().strip()
-    yield base, key, process
-    if process.poll() is None:
-        os.killpg(process.pid, signal.SIGKILL)
-        process.wait()
+    with served(tmp_path, **overrides) as server:
+        yield server.base, server.key, server.process
 
 
 @pytest.mark.django_db(transaction=True)
-def test_the_production_set_serves_the_api_the_admin_and_metrics(production_set):
+def test_the_production_set_serves_the_api_the_admin_and_metrics(production_set, monkeypatch):
     base, key, process = production_set
     api = httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=30)
 
@@ -99,5 +68,34 @@ def test_the_production_set_serves_the_api_the_admin_and_metrics(production_set)
     assert sum(s.value for s in lookups.samples if s.name.endswith("_total")) >= 2  # from both workers' files
     assert any(s.labels.get("tier") == "active" and s.value == 1 for s in families["anima_memories"].samples)
 
-    os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
-    assert process.wait(timeout=60) == 0
+    # Ctrl-C under load with a backlog (thousands of batches) still stops in 15 s and exits 0.
+    BackgroundWork.objects.bulk_create(
+        BackgroundWork(kind=WorkKind.CONSOLIDATION, namespace="default", memory_ids=[uuid.uuid4()]) for _ in range(20_000)
+    )
+    monkeypatch.setattr(Conf, "SYNC", False)  # the drain request goes to the served cluster
+    drains_request(["consolidation"])
+    loading, done = threading.Event(), threading.Event()
+    load = threading.Thread(target=_keep_querying, args=(base, key, loading, done))
+    load.start()
+    try:
+        assert loading.wait(timeout=30)
+        wait_for(lambda: BackgroundWork.objects.count() < 20_000, 60, "the cluster to work on the backlog")
+        os.killpg(process.pid, signal.SIGINT)  # what Ctrl-C in a terminal does: the whole group
+        interrupted = time.monotonic()
+        assert process.wait(timeout=30) == 0
+        assert time.monotonic() - interrupted < 15
+    finally:
+        done.set()
+        load.join(timeout=30)
+    assert BackgroundWork.objects.exists()  # the rest waits, durable, for the next start
+
+
+def _keep_querying(base: str, key: str, started: threading.Event, done: threading.Event) -> None:
+    """Queries one after another until ``done``; a failure (the server is stopping) is not an error here."""
+    with httpx.Client(base_url=base, headers={"Authorization": f"Bearer {key}"}, timeout=10) as client:
+        while not done.is_set():
+            try:
+                client.post("/api/v1/memories/query", json={"query": "production", "conversationId": "load"})
+                started.set()
+            except httpx.HTTPError:
+                time.sleep(0.1)
