@@ -14,6 +14,7 @@ from django.contrib.postgres.indexes import GinIndex
 from django.contrib.postgres.search import SearchVector, SearchVectorField
 from django.db import models
 from django.db.models import Q
+from django.db.models.functions import Now
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
@@ -214,7 +215,8 @@ class BackgroundWork(models.Model):
     namespace = models.SlugField(max_length=64)
     memory_ids = ArrayField(models.UUIDField())
     conversation_id = models.CharField(max_length=200, null=True, blank=True)
-    created_at = models.DateTimeField(default=timezone.now)
+    #: The database's clock, like the lag computed from it (/health, metrics, serve).
+    created_at = models.DateTimeField(db_default=Now())
 
     class Meta:
         verbose_name_plural = "background work"

@@ -39,12 +39,11 @@ from tqdm import tqdm
 
 from memories.benchmarking import (
     InProcessClient,
-    _queue_high_water,
+    background_work_remove,
     code_version,
     machine_info,
     namespace_create,
     namespace_remove,
-    queued_tasks_purge,
 )
 from memories.locomo import ADVERSARIAL_CATEGORY, evidence_repair, session_date_parse, turn_content
 
@@ -229,7 +228,6 @@ def run_recall_benchmark(options: RecallOptions, *, log=print) -> dict:
     if options.query_phi_increment is not None:
         overrides["ANIMA_QUERY_PHI_INCREMENT"] = options.query_phi_increment
     rows: list[dict] = []
-    queue_mark = _queue_high_water()
     created = []
     try:
         with override_settings(**overrides):
@@ -251,7 +249,7 @@ def run_recall_benchmark(options: RecallOptions, *, log=print) -> dict:
             }
     finally:
         for namespace, key_id in created:
-            queued_tasks_purge(namespace=namespace, since_queue_id=queue_mark, since=started_at)
+            background_work_remove(namespace=namespace)
             if not options.keep:
                 namespace_remove(namespace=namespace, key_id=key_id)
     return {

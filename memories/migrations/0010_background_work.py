@@ -8,7 +8,7 @@ kinds with work waiting, so a lost drain request never strands work.
 """
 
 import django.contrib.postgres.fields
-import django.utils.timezone
+import django.db.models.functions.datetime
 from django.db import migrations, models
 from django.utils import timezone
 
@@ -52,7 +52,7 @@ class Migration(migrations.Migration):
                 ("namespace", models.SlugField(max_length=64)),
                 ("memory_ids", django.contrib.postgres.fields.ArrayField(base_field=models.UUIDField(), size=None)),
                 ("conversation_id", models.CharField(blank=True, max_length=200, null=True)),
-                ("created_at", models.DateTimeField(default=django.utils.timezone.now)),
+                ("created_at", models.DateTimeField(db_default=django.db.models.functions.datetime.Now())),
             ],
             options={"verbose_name_plural": "background work"},
         ),

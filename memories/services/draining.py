@@ -27,7 +27,6 @@ stopping cluster waits for at most one batch.
 
 import logging
 import time
-from collections import Counter
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -39,7 +38,7 @@ from memories.background import drains_request
 from memories.models import WorkKind
 from memories.services.associations import cooccurrences_apply
 from memories.services.catalysts import catalysts_detect
-from memories.services.consolidation import Outcome, memory_consolidate
+from memories.services.consolidation import memory_consolidate
 
 logger = logging.getLogger(__name__)
 
@@ -98,7 +97,6 @@ def _apply_catalysts(rows: list[Claimed]) -> list[Claimed]:
 
 
 def _apply_consolidations(rows: list[Claimed]) -> list[Claimed]:
-    outcomes = Counter()
     for memory_id in dict.fromkeys(memory_id for row in rows for memory_id in row.memory_ids):
         try:
             with transaction.atomic():
@@ -106,7 +104,6 @@ def _apply_consolidations(rows: list[Claimed]) -> list[Claimed]:
         except Exception:  # one bad memory must not block the rest forever
             logger.exception("consolidation of memory %s failed; it stays as it is", memory_id)
             outcome = "failed"
-        outcomes[outcome] += 1
         metrics.record_consolidation(outcome)
     return rows
 

@@ -18,6 +18,7 @@ from django_q.tasks import async_task
 from memories.background import REQUEST_STALE_SECONDS, drains_request, work_after_add
 from memories.models import BackgroundDrain, BackgroundWork, Memory, MemoryAssociation, WorkKind
 from memories.services.adding import memory_add
+from memories.services.consolidation import Outcome
 from memories.services.draining import work_drain, work_drain_batch
 from tests.factories import make_memories
 
@@ -197,7 +198,7 @@ def test_a_memory_whose_consolidation_fails_does_not_block_the_others(monkeypatc
         if memory_id == first.id:
             Memory.objects.filter(pk=first.pk).update(content="half-written")
             raise ValueError("a bug in one memory's consolidation")
-        return draining.Outcome.NO_CANDIDATE
+        return Outcome.NO_CANDIDATE
 
     monkeypatch.setattr(draining, "memory_consolidate", consolidate)
     _leave(WorkKind.CONSOLIDATION, [first, second])

@@ -187,12 +187,12 @@ def test_health_reports_the_age_of_the_oldest_pending_work(api, settings):
     response = api.get(HEALTH)
 
     assert response.status_code == 200
-    assert 30 <= response.json()["checks"]["background"]["oldestPendingSeconds"] < 60
+    assert 25 <= response.json()["checks"]["background"]["oldestPendingSeconds"] < 60
 
 
 def test_health_is_503_naming_background_when_work_waits_longer_than_the_stall_limit(api, settings):
     settings.ANIMA_BACKGROUND_STALL_SECONDS = 120
-    _pending_since(121)
+    _pending_since(130)
 
     response = api.get(HEALTH)
 
@@ -200,7 +200,7 @@ def test_health_is_503_naming_background_when_work_waits_longer_than_the_stall_l
     body = response.json()
     assert body["failing"] == ["background"]
     assert body["checks"]["background"]["error"] == "BackgroundStalled"
-    assert body["checks"]["background"]["oldestPendingSeconds"] >= 121
+    assert body["checks"]["background"]["oldestPendingSeconds"] > 120
 
 
 def test_health_recovers_once_the_waiting_work_is_done(api, settings):

@@ -74,7 +74,8 @@ def test_killing_a_worker_mid_batch_again_and_again_loses_nothing_and_doubles_no
     BackgroundWork.objects.bulk_create(work)
 
     log = tmp_path / "cluster.log"
-    env = environment(ANIMA_TASK_WORKERS="1", ANIMA_TASK_TIMEOUT="4", ANIMA_TASK_RETRY="6")
+    # The ORM broker in every run: this process enqueues the drains, through its own broker.
+    env = environment(ANIMA_TASK_WORKERS="1", ANIMA_TASK_TIMEOUT="4", ANIMA_TASK_RETRY="6", ANIMA_TASK_BROKER="orm")
     cluster = start([sys.executable, "manage.py", "qcluster"], env, log)
     kills = 0
     try:

@@ -25,7 +25,7 @@ import time
 from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
-from django.db import DatabaseError, close_old_connections
+from django.db import close_old_connections
 
 from meta import supervision
 
@@ -69,7 +69,7 @@ class Command(BaseCommand):
                     _stop_group(cluster, grace=RESTART_GRACE_SECONDS)
                     cluster = _start_cluster(env)
                     cluster_started = time.monotonic()
-                    supervision.cluster_restarted(reason)
+                    _restarted(reason)
         requested = bool(stopping)
         codes = _stop_all([gunicorn_process, cluster])
         if requested:
@@ -95,13 +95,22 @@ def _start_cluster(env: dict) -> subprocess.Popen:
 
 
 def _stall_reason(cluster_seconds: float) -> str | None:
+    """Why the cluster should be restarted, or None; never raises (serve must keep serving)."""
     try:
         progress = supervision.progress_read()
-    except DatabaseError:
+    except Exception:  # the database or the Redis broker is down: nothing to judge by
         logger.warning("could not read the background progress", exc_info=True)
         close_old_connections()
         return None
     return supervision.stall_reason(progress, cluster_seconds=cluster_seconds, window=supervision.stall_window())
+
+
+def _restarted(reason: str) -> None:
+    try:
+        supervision.cluster_restarted(reason)
+    except Exception:  # the restart happened; only its bookkeeping failed
+        logger.warning("task cluster restarted (%s); could not record it", reason, exc_info=True)
+        close_old_connections()
 
 
 def _signal_group(child: subprocess.Popen, signum: int) -> None:

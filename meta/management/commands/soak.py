@@ -130,9 +130,9 @@ class Command(BaseCommand):
             raise CommandError("an invariant failed (see the figures above)")
 
     def _wait_for_queue(self, timeout: float = 300) -> None:
-        from django_q.brokers import get_broker
+        """Until no background work waits (claimed rows are deleted only when their batch commits)."""
+        from memories.models import BackgroundWork
 
-        broker, deadline = get_broker(), time.monotonic() + timeout
-        while (broker.queue_size() or 0) > 0 and time.monotonic() < deadline:
-            time.sleep(1)
-        time.sleep(2)  # the last task taken may still be running
+        deadline = time.monotonic() + timeout
+        while BackgroundWork.objects.exists() and time.monotonic() < deadline:
+            time.sleep(0.5)
