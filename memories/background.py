@@ -52,10 +52,9 @@ def work_after_add(*, namespace: str, memories: Iterable) -> None:
     """New (or re-worded) memories: consolidation (unless switched off) and catalyst detection."""
     memories = list(memories)
     rows = []
-    if settings.ANIMA_SEMANTIC_CONSOLIDATION and memories:
-        rows.append(
-            BackgroundWork(kind=WorkKind.CONSOLIDATION, namespace=namespace, memory_ids=[m.pk for m in memories])
-        )
+    if settings.ANIMA_SEMANTIC_CONSOLIDATION:
+        # One row per memory: a drain consolidates (and commits) one memory at a time.
+        rows += [BackgroundWork(kind=WorkKind.CONSOLIDATION, namespace=namespace, memory_ids=[m.pk]) for m in memories]
     plain = [m.pk for m in memories if not m.is_catalyst]
     if plain:
         rows.append(BackgroundWork(kind=WorkKind.CATALYST, namespace=namespace, memory_ids=plain))

@@ -16,13 +16,18 @@ Per kind:
   statements, ``memories.services.catalysts``). A catalyst row waits until every
   co-occurrence row recorded before it is applied, so the connectivity signal already
   counts the pairs of the query that left it.
-- ``consolidation``: each claimed memory in turn (``memories.services.consolidation``;
-  the decision is per memory), each in a savepoint: one memory that fails is logged and
-  counted, not retried forever.
+- ``consolidation``: one row (one memory) per batch, so each memory is claimed,
+  consolidated and deleted in its own short transaction that locks its pair in id order
+  like every other writer (``memories.services.consolidation``; the decision is per
+  memory and not set-based). A memory whose consolidation raises a bug is logged,
+  counted as ``failed`` and dropped, not retried forever; a transient database error
+  (a deadlock victim, a lost connection) rolls the batch back and the drain asks for a
+  successor.
 
 A drain works for at most ``budget_seconds`` (5 s, or a third of the task timeout), then
-requests a successor and returns, so a drain never runs into django-q2's timeout and a
-stopping cluster waits for at most one batch.
+requests a successor and returns; every batch is bounded (500 rows and 50,000 pairs, or
+one memory), so a drain stays far from django-q2's timeout and a stopping cluster waits
+for at most one short batch.
 """
 
 import logging
@@ -31,7 +36,7 @@ from dataclasses import dataclass
 from uuid import UUID
 
 from django.conf import settings
-from django.db import connection, transaction
+from django.db import InterfaceError, OperationalError, connection, transaction
 
 from anima_site import metrics
 from memories.background import drains_request
@@ -42,10 +47,12 @@ from memories.services.consolidation import memory_consolidate
 
 logger = logging.getLogger(__name__)
 
-BATCH_ROWS = {WorkKind.COOCCURRENCE: 500, WorkKind.CATALYST: 500, WorkKind.CONSOLIDATION: 20}
+BATCH_ROWS = {WorkKind.COOCCURRENCE: 500, WorkKind.CATALYST: 500, WorkKind.CONSOLIDATION: 1}
 #: Pairs one co-occurrence batch may write (a query of 100 hits has 4,950).
 MAX_PAIRS = 50_000
 _NO_LIMIT = 2**63 - 1
+#: Database errors that say nothing about the work itself: try the batch again.
+TRANSIENT = (OperationalError, InterfaceError)
 
 
 @dataclass(frozen=True)
@@ -101,7 +108,9 @@ def _apply_consolidations(rows: list[Claimed]) -> list[Claimed]:
         try:
             with transaction.atomic():
                 outcome = memory_consolidate(memory_id=memory_id).value
-        except Exception:  # one bad memory must not block the rest forever
+        except TRANSIENT:
+            raise  # the whole batch rolls back and is claimed again
+        except Exception:  # a bug in one memory's case must not block the rest forever
             logger.exception("consolidation of memory %s failed; it stays as it is", memory_id)
             outcome = "failed"
         metrics.record_consolidation(outcome)
@@ -152,7 +161,12 @@ def work_drain(*, kind: str, budget_seconds: float | None = None) -> int:
         cursor.execute("UPDATE memories_backgrounddrain SET queued_at = NULL WHERE kind = %s", [kind])
     started, applied = time.monotonic(), 0
     while True:
-        done = work_drain_batch(kind=kind)
+        try:
+            done = work_drain_batch(kind=kind)
+        except TRANSIENT:
+            logger.warning("a %s batch was rolled back; a successor drain will claim it again", kind, exc_info=True)
+            drains_request([kind])
+            break
         applied += done
         if not done:
             break

@@ -122,6 +122,17 @@ def _forget_task_records(ids: set[str]) -> int:
     return removed
 
 
+def _lock_work(memory_ids) -> None:
+    """Lock the pending work that names these memories BEFORE the memories themselves: a
+    drain locks its work rows first and the memories after, so taking them in the same
+    order means a purge waits for a drain instead of deadlocking with it."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id FROM memories_backgroundwork WHERE memory_ids && %s::uuid[] ORDER BY id FOR UPDATE",
+            [[str(memory_id) for memory_id in memory_ids]],
+        )
+
+
 def _forget_work(ids: set[str]) -> int:
     """Take the purged ids out of pending background work; drop rows left with nothing to do."""
     with connection.cursor() as cursor:
@@ -171,9 +182,11 @@ def _record(kind: str, counts: PurgeCounts) -> None:
 def memory_purge(*, namespace: str, memory_id: UUID) -> PurgeCounts:
     """Remove one memory (live, deleted or merged) of the namespace for good."""
     with transaction.atomic():
+        family = _merged_family(memory_id)
+        _lock_work(family)
         if not Memory.objects.select_for_update().filter(namespace=namespace, pk=memory_id).exists():
             raise MemoryNotFoundError(memory_id)
-        counts = _purge_rows(namespace, _merged_family(memory_id))
+        counts = _purge_rows(namespace, family)
     _record("memory", counts)
     return counts
 
@@ -200,6 +213,7 @@ def memories_purge_expired(*, now=None) -> int:
     for namespace, pks in by_namespace.items():
         with transaction.atomic():
             family = [member for pk in pks for member in _merged_family(pk)]
+            _lock_work(family)
             counts = _purge_rows(namespace, family)
         _record("retention", counts)
         purged += counts.memories
@@ -212,6 +226,7 @@ def namespace_purge(*, namespace: str) -> PurgeCounts:
     from meta.models import ApiKey, ConversationReflection, Handshake, MetaReflection
 
     with transaction.atomic():
+        list(BackgroundWork.objects.select_for_update().filter(namespace=namespace).order_by("id").values_list("id"))
         ids = {str(pk) for pk in Memory.objects.filter(namespace=namespace).values_list("pk", flat=True)}
         counts = PurgeCounts()
         MemoryAssociation.objects.filter(namespace=namespace).delete()

@@ -3,13 +3,14 @@ coalesced, how batches are claimed and applied. Real worker processes are in
 ``tests/ops/test_background_processes.py``."""
 
 import threading
+import time
 import uuid
 from datetime import timedelta
 from itertools import combinations
 
 import numpy as np
 import pytest
-from django.db import connection, transaction
+from django.db import OperationalError, connection, transaction
 from django.utils import timezone
 from django_q.conf import Conf
 from django_q.models import OrmQ
@@ -169,7 +170,7 @@ def test_a_cooccurrence_drain_runs_the_catalyst_drain_after_it():
     assert "catalystCandidate" in Memory.objects.get(pk=hub.pk).metadata
 
 
-def test_consolidation_drains_every_memory_of_a_batch_once():
+def test_consolidation_merges_every_waiting_memory_once():
     same = np.ones(384)
     pairs = [
         make_memories([{"content": f"the cat sat on mat {i}!", "vector": same + np.eye(384)[i]},
@@ -180,7 +181,7 @@ def test_consolidation_drains_every_memory_of_a_batch_once():
         _leave(WorkKind.CONSOLIDATION, [newer])
     _leave(WorkKind.CONSOLIDATION, [pairs[0][0]])  # the same memory twice in one batch
 
-    assert work_drain_batch(kind=WorkKind.CONSOLIDATION) == 4
+    assert work_drain(kind=WorkKind.CONSOLIDATION) == 4  # one memory per batch
 
     for newer, older in pairs:
         assert Memory.objects.get(pk=newer.pk).merged_into_id == older.pk
@@ -276,5 +277,58 @@ def test_work_after_add_names_only_memories_that_are_not_catalysts():
 
     work_after_add(namespace="default", memories=[plain, catalyst])
 
-    rows = {row.kind: row.memory_ids for row in BackgroundWork.objects.all()}
-    assert rows == {"consolidation": [plain.id, catalyst.id], "catalyst": [plain.id]}
+    rows = sorted((row.kind, row.memory_ids) for row in BackgroundWork.objects.all())
+    assert rows == [("catalyst", [plain.id]), ("consolidation", [plain.id]), ("consolidation", [catalyst.id])]
+
+
+def test_a_transient_database_error_keeps_the_consolidation_for_a_successor(monkeypatch, queued_for_real):
+    from memories.services import draining
+
+    (memory,) = make_memories([{"content": "a", "vector": np.eye(384)[0]}])
+
+    def deadlocked(*, memory_id):
+        raise OperationalError("deadlock detected")
+
+    monkeypatch.setattr(draining, "memory_consolidate", deadlocked)
+    _leave(WorkKind.CONSOLIDATION, [memory])
+
+    assert work_drain(kind=WorkKind.CONSOLIDATION) == 0
+
+    assert BackgroundWork.objects.filter(kind="consolidation").count() == 1
+    assert "consolidation" in drain_messages()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_purge_waits_for_a_batch_that_names_the_memory_instead_of_deadlocking(api):
+    trio = make_memories([{"content": f"m{i}"} for i in range(3)], with_embeddings=False)
+    _leave(WorkKind.COOCCURRENCE, trio, conversation_id="c1")
+    claimed, purging, errors = threading.Event(), threading.Event(), []
+
+    def drain_slowly():
+        try:
+            with transaction.atomic():
+                rows = draining._claim(WorkKind.COOCCURRENCE, 10)
+                claimed.set()
+                purging.wait(timeout=10)
+                time.sleep(0.5)  # the purge is under way, waiting for these rows
+                draining._apply_cooccurrences(rows)  # locks the memories (foreign-key checks)
+                BackgroundWork.objects.filter(pk__in=[row.id for row in rows]).delete()
+        except Exception as exc:  # collected and asserted below
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    from memories.services import draining
+
+    thread = threading.Thread(target=drain_slowly)
+    thread.start()
+    assert claimed.wait(timeout=10)
+    purging.set()
+    response = api.delete(f"/api/v1/memories/{trio[0].id}?purge=true")
+    thread.join(timeout=30)
+
+    assert errors == []
+    assert response.status_code == 200, response.json()
+    assert not Memory.objects.filter(pk=trio[0].id).exists()
+    remaining = MemoryAssociation.objects.values_list("memory_a_id", "memory_b_id")
+    assert list(remaining) == [tuple(sorted((trio[1].id, trio[2].id)))]

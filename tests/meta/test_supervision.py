@@ -7,7 +7,7 @@ from django.utils import timezone
 
 from memories.models import BackgroundWork, WorkKind
 from meta.models import ClusterRestart
-from meta.supervision import STALLED_QUEUE_DEPTH, Progress, progress_read, stall_reason
+from meta.supervision import Progress, QueueWatch, progress_read, stall_reason
 from tests.meta.test_cache_and_metrics import scrape, value
 
 WINDOW = 60
@@ -26,12 +26,37 @@ def progress(waiting=None, idle=None, queued=0) -> Progress:
         (progress(waiting=61, idle=61), 600, True),
         (progress(waiting=61, idle=None), 600, True),  # no batch was ever applied
         (progress(waiting=61, idle=61), 59, False),  # a cluster younger than the window gets its chance
-        (progress(queued=STALLED_QUEUE_DEPTH + 1), 600, True),  # tasks run but are never acknowledged
-        (progress(queued=STALLED_QUEUE_DEPTH), 600, False),
     ],
 )
 def test_a_cluster_is_stalled_only_when_work_waits_and_nothing_moves_for_the_window(state, cluster_seconds, stalled):
     assert (stall_reason(state, cluster_seconds=cluster_seconds, window=WINDOW) is not None) == stalled
+
+
+def watched(depths, every=5.0) -> QueueWatch:
+    queue = QueueWatch()
+    for index, depth in enumerate(depths):
+        queue.observe(index * every, depth)
+    return queue
+
+
+@pytest.mark.parametrize(
+    "depths, stalled",
+    [
+        ([150] * 14, True),  # 65 s above the limit, not shrinking: tasks are never acknowledged
+        ([150 + 10 * i for i in range(14)], True),  # growing
+        ([800 - 40 * i for i in range(14)], False),  # a long queue that shrinks: a cluster at work
+        ([150] * 6 + [90] + [150] * 7, False),  # it was short within the window
+        ([150] * 12, False),  # not watched for a whole window yet
+        ([5] * 14, False),
+    ],
+)
+def test_a_long_queue_counts_as_stalled_only_when_it_stays_long_and_does_not_shrink(depths, stalled):
+    queue = watched(depths)
+    reason = stall_reason(progress(queued=depths[-1]), cluster_seconds=600, window=WINDOW, queue=queue)
+
+    assert (reason is not None) == stalled
+    if stalled:
+        assert "not acknowledged" in reason
 
 
 @pytest.mark.django_db

@@ -52,7 +52,7 @@ def _pair_counts() -> dict:
 def test_killing_a_worker_mid_batch_again_and_again_loses_nothing_and_doubles_nothing(tmp_path, to_the_broker):
     rng = np.random.default_rng(16)
     specs = []
-    for i in range(400):  # each newer memory restates an older one: consolidation merges it
+    for i in range(600):  # each newer memory restates an older one: consolidation merges it
         direction = rng.standard_normal(384)
         specs += [{"content": f"the cat sat on mat number {i}!", "vector": direction},
                   {"content": f"The cat sat on mat number {i}.", "vector": direction}]  # fmt: skip
@@ -147,19 +147,15 @@ def test_a_burst_is_counted_exactly_and_work_resumes_after_every_leaf_of_the_clu
         for thread in threads:
             thread.join(timeout=300)
         assert errors == []
-        burst_ended = time.monotonic()
         wait_for(lambda: sorted(_pair_counts().values()) == [400, 400, 400], 30, "every pair counted 400 times")
-        assert time.monotonic() - burst_ended < 30
         row = MemoryAssociation.objects.first()
         assert sorted(row.conversation_contexts) == [f"conv-{i}" for i in range(5)]
 
         cluster = server.cluster()
         for leaf in [child for child in cluster.children(recursive=True) if not child.children()]:
             leaf.kill()
-        killed = time.monotonic()
         _query(api, "after-the-kill")
         wait_for(lambda: sorted(_pair_counts().values()) == [401, 401, 401], 90, "the new conversation counted")
-        assert time.monotonic() - killed < 90
         assert "after-the-kill" in MemoryAssociation.objects.first().conversation_contexts
 
 
@@ -172,7 +168,6 @@ def test_a_stopped_task_side_turns_health_503_and_serve_restarts_it(tmp_path):
         cluster = server.cluster()
 
         os.killpg(cluster.pid, signal.SIGSTOP)  # the task side stops: alive, doing nothing
-        stopped = time.monotonic()
         _query(api, "while-stopped")
 
         def unhealthy():
@@ -180,7 +175,6 @@ def test_a_stopped_task_side_turns_health_503_and_serve_restarts_it(tmp_path):
             return response.status_code == 503 and response.json()["failing"] == ["background"]
 
         wait_for(unhealthy, 5 + 30, "/health to answer 503 naming background")
-        assert time.monotonic() - stopped < 5 + 30
         wait_for(lambda: ClusterRestart.objects.exists(), 60, "serve to restart the stalled cluster")
         wait_for(lambda: api.get("/health").status_code == 200, 60, "/health to recover")
         assert sorted(_pair_counts().values()) == [1, 1, 1]

@@ -53,22 +53,24 @@ class Command(BaseCommand):
         env = {**os.environ, "PROMETHEUS_MULTIPROC_DIR": str(metrics_dir), "DATABASE_URL": settings.DATABASE_URL, "ANIMA_HOST": host, "ANIMA_PORT": str(port)}
         gunicorn = [sys.executable, "-m", "gunicorn", "--config", str(settings.BASE_DIR / "gunicorn.conf.py")]
         self.stdout.write(f"==> Anima on http://{host}:{port}/  (API: /api/v1/, docs: /api/docs/; Ctrl-C stops)")
-        gunicorn_process = subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env, start_new_session=True)
-        cluster = _start_cluster(env)
-        stopping = []
+        stopping = []  # before the children start: a Ctrl-C from now on stops them in order
         signal.signal(signal.SIGTERM, lambda signum, frame: stopping.append(signum))
         signal.signal(signal.SIGINT, lambda signum, frame: stopping.append(signum))
+        gunicorn_process = subprocess.Popen(gunicorn, cwd=settings.BASE_DIR, env=env, start_new_session=True)
+        cluster = _start_cluster(env)
+        queue = supervision.QueueWatch()
         cluster_started = next_check = time.monotonic()
         # When either child ends on its own, stop the other: a server without its worker is half a server.
         while not stopping and gunicorn_process.poll() is None and cluster.poll() is None:
             time.sleep(0.5)
             if not stopping and time.monotonic() >= next_check:
                 next_check = time.monotonic() + CHECK_SECONDS
-                reason = _stall_reason(time.monotonic() - cluster_started)
+                reason = _stall_reason(time.monotonic() - cluster_started, queue)
                 if reason:
                     _stop_group(cluster, grace=RESTART_GRACE_SECONDS)
                     cluster = _start_cluster(env)
                     cluster_started = time.monotonic()
+                    queue = supervision.QueueWatch()
                     _restarted(reason)
         requested = bool(stopping)
         codes = _stop_all([gunicorn_process, cluster])
@@ -94,7 +96,7 @@ def _start_cluster(env: dict) -> subprocess.Popen:
     )
 
 
-def _stall_reason(cluster_seconds: float) -> str | None:
+def _stall_reason(cluster_seconds: float, queue: supervision.QueueWatch) -> str | None:
     """Why the cluster should be restarted, or None; never raises (serve must keep serving)."""
     try:
         progress = supervision.progress_read()
@@ -102,7 +104,9 @@ def _stall_reason(cluster_seconds: float) -> str | None:
         logger.warning("could not read the background progress", exc_info=True)
         close_old_connections()
         return None
-    return supervision.stall_reason(progress, cluster_seconds=cluster_seconds, window=supervision.stall_window())
+    queue.observe(time.monotonic(), progress.queued_messages)
+    window = supervision.stall_window()
+    return supervision.stall_reason(progress, cluster_seconds=cluster_seconds, window=window, queue=queue)
 
 
 def _restarted(reason: str) -> None:
