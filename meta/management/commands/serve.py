@@ -124,8 +124,15 @@ def _signal_group(child: subprocess.Popen, signum: int) -> None:
         pass
 
 
+def _terminate(child: subprocess.Popen) -> None:
+    """SIGTERM to the leader only: gunicorn's master and django-q2's cluster stop their own
+    children in order (a cluster whose children get the signal too hangs)."""
+    if child.poll() is None:
+        child.send_signal(signal.SIGTERM)
+
+
 def _stop_group(child: subprocess.Popen, *, grace: float) -> int:
-    _signal_group(child, signal.SIGTERM)
+    _terminate(child)
     try:
         return child.wait(timeout=grace)
     except subprocess.TimeoutExpired:
@@ -134,12 +141,12 @@ def _stop_group(child: subprocess.Popen, *, grace: float) -> int:
 
 
 def _stop_all(children: list[subprocess.Popen]) -> list[int]:
-    """SIGTERM every child's group, wait up to ``STOP_GRACE_SECONDS`` in all, then kill what is left.
+    """SIGTERM every child, wait up to ``STOP_GRACE_SECONDS`` in all, then kill what is left of their groups.
 
     Killing a task cluster loses nothing: its batches roll back and are claimed again.
     """
     for child in children:
-        _signal_group(child, signal.SIGTERM)
+        _terminate(child)
     deadline = time.monotonic() + STOP_GRACE_SECONDS
     codes = []
     for child in children:
