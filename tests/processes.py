@@ -1,8 +1,7 @@
 """Real processes against the test database: a django-q2 cluster, or ``manage.py serve``.
 
 Each runs in its own process group (so a test can signal the whole group) and writes its
-output to a log file the test can read (worker pids: "ready for work at <pid>"). With
-``ANIMA_TEST_REDIS_URL`` set (``scripts/test --redis``) the clusters use the Redis broker.
+output to a log file the test can read (worker pids: "ready for work at <pid>").
 """
 
 import os
@@ -48,9 +47,6 @@ def environment(**overrides: str) -> dict:
         "ANIMA_TASK_POLL": "0.2",
         "ANIMA_TASK_BROKER": "orm",
     }
-    redis_url = os.environ.get("ANIMA_TEST_REDIS_URL")
-    if redis_url:
-        env.update(ANIMA_TASK_BROKER="redis", ANIMA_REDIS_URL=redis_url)
     env.update(overrides)
     return env
 

@@ -277,8 +277,8 @@ def test_work_after_add_names_only_memories_that_are_not_catalysts():
 
     work_after_add(namespace="default", memories=[plain, catalyst])
 
-    rows = sorted((row.kind, row.memory_ids) for row in BackgroundWork.objects.all())
-    assert rows == [("catalyst", [plain.id]), ("consolidation", [plain.id]), ("consolidation", [catalyst.id])]
+    rows = {(row.kind, tuple(row.memory_ids)) for row in BackgroundWork.objects.all()}
+    assert rows == {("catalyst", (plain.id,)), ("consolidation", (plain.id,)), ("consolidation", (catalyst.id,))}
 
 
 def test_a_transient_database_error_keeps_the_consolidation_for_a_successor(monkeypatch, queued_for_real):

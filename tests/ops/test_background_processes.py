@@ -1,8 +1,8 @@
 """Background work with real processes: workers killed mid-batch, a burst counted exactly,
 a cluster whose every leaf is killed, a task side that stops (SPEC §5, issue 16).
 
-Clusters and ``manage.py serve`` run against the test database (``tests/processes.py``);
-with ``scripts/test --redis`` they use the Redis broker.
+Clusters and ``manage.py serve`` run against the test database (``tests/processes.py``)
+with the ORM broker. ``.ci/run`` runs them once, in its plain pass (marker ``processes``).
 """
 
 import os
@@ -23,7 +23,7 @@ from meta.models import ClusterRestart
 from tests.factories import make_memories
 from tests.processes import environment, served, start, stop_group, wait_for, worker_pids
 
-pytestmark = pytest.mark.django_db(transaction=True)
+pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.processes]
 
 KINDS = [kind.value for kind in WorkKind]
 
@@ -74,8 +74,7 @@ def test_killing_a_worker_mid_batch_again_and_again_loses_nothing_and_doubles_no
     BackgroundWork.objects.bulk_create(work)
 
     log = tmp_path / "cluster.log"
-    # The ORM broker in every run: this process enqueues the drains, through its own broker.
-    env = environment(ANIMA_TASK_WORKERS="1", ANIMA_TASK_TIMEOUT="4", ANIMA_TASK_RETRY="6", ANIMA_TASK_BROKER="orm")
+    env = environment(ANIMA_TASK_WORKERS="1", ANIMA_TASK_TIMEOUT="4", ANIMA_TASK_RETRY="6")
     cluster = start([sys.executable, "manage.py", "qcluster"], env, log)
     kills = 0
     try:
