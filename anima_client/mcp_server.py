@@ -17,16 +17,42 @@ a second ``bootstrap``.
 
     anima-mcp                                            # stdio (Claude Desktop, Claude Code, Cursor)
     anima-mcp --transport streamable-http --port 8765    # http://127.0.0.1:8765/mcp
+    anima-mcp --transport streamable-http --host 0.0.0.0 --allowed-host mcp.example.com:8765
 
-Configuration: ``ANIMA_URL`` (default http://127.0.0.1:8000) and ``ANIMA_API_KEY``, else
-the key file ``scripts/serve`` wrote (``config.find_api_key``).
+Configuration: ``ANIMA_URL`` (default http://127.0.0.1:8000). On stdio the server is a
+local process of its one user: it uses ``ANIMA_API_KEY``, else the key file
+``scripts/serve`` wrote (``config.find_api_key``).
+
+Over streamable HTTP anyone who reaches the port is a caller, so the server has no key
+of its own: every request carries ``Authorization: Bearer <an Anima API key>`` (the keys
+of the REST API), checked by the SDK's bearer middleware (``AuthSettings`` with our
+``AnimaKeyVerifier``) before any tool runs — missing or refused: 401 with
+``WWW-Authenticate: Bearer``. The verifier asks Anima (``KEY_VERIFY_PATH``) and trusts a
+key it accepted for ``KEY_VERIFY_TTL`` seconds (cached by the key's SHA-256). Tools call
+Anima with *that caller's* key (one ``AsyncAnimaClient`` per key), so Anima applies the
+key's scope and namespace: a read key's ``remember`` is a tool error. ``ANIMA_API_KEY``
+and the key file are never used over HTTP. An MCP session belongs to the key that
+opened it (the SDK answers 404 to another key).
+
+DNS rebinding (a web page making the browser talk to the server under a foreign name)
+is refused by the SDK's Host/Origin checks, on for every ``--host``: on loopback the
+SDK's defaults (``127.0.0.1``, ``localhost``, ``[::1]``, any port); on any other address
+the server refuses to start (exit 2) unless ``--allowed-host`` names the Host header(s)
+clients use (``name:port``, ``name:*`` for any port, repeatable). The loopback names stay
+allowed: a rebinding page can only send its own name. ``--allowed-origin`` allows browser
+origins (none by default; clients that send no ``Origin``, as MCP clients do, pass). The
+checks run after the bearer check (the SDK's order): a foreign Host with a valid key is
+421, a foreign Origin 403.
 """
 
 from __future__ import annotations
 
 import argparse
+import hashlib
+import ipaddress
 import logging
 import os
+import re
 import sys
 import time
 from collections.abc import AsyncIterator
@@ -34,13 +60,19 @@ from contextlib import asynccontextmanager
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import httpx
+from mcp.server.auth.middleware.auth_context import get_access_token
+from mcp.server.auth.provider import AccessToken
+from mcp.server.auth.settings import AuthSettings
 from mcp.server.mcpserver import Context, MCPServer
 from mcp.server.mcpserver.exceptions import ToolError
+from mcp.server.transport_security import TransportSecuritySettings
 from mcp.types import ToolAnnotations
 from pydantic import Field
 
 from anima_client import config, formatting
 from anima_client.async_client import AsyncAnimaClient
+from anima_client.client import USER_AGENT
 from anima_client.conversations import CLIENT_NAME, Conversations
 from anima_client.dates import parse_since
 from anima_client.errors import AnimaConnectionError, AnimaError, Forbidden, NotFound, Unauthorized, ValidationError
@@ -54,6 +86,22 @@ DEFAULT_HTTP_PORT = 8765
 SOURCE = CLIENT_NAME
 #: Key of a session without a transport session id (stdio: one client per process).
 PROCESS_SESSION = "process"
+
+#: A cheap authenticated read any key's scope allows: it verifies an HTTP caller's key.
+KEY_VERIFY_PATH = "/api/v1/meta/cache-stats"
+#: Seconds a key Anima accepted is trusted before Anima is asked again.
+KEY_VERIFY_TTL = 60.0
+KEY_VERIFY_TIMEOUT = 10.0
+#: What a bearer key may look like before Anima is asked about it (printable ASCII).
+KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,512}")
+#: The SDK's Host/Origin defaults for a loopback ``--host``.
+LOOPBACK_HOSTS = ["127.0.0.1:*", "localhost:*", "[::1]:*"]
+LOOPBACK_ORIGINS = ["http://127.0.0.1:*", "http://localhost:*", "http://[::1]:*"]
+
+UNAUTHORIZED_HINT = "Anima refused the API key: set ANIMA_API_KEY for the MCP server (see the README)."
+UNAUTHORIZED_BEARER_HINT = "Anima refused this request's API key: send a valid key as 'Authorization: Bearer <key>'."
+FORBIDDEN_HINT = "This API key may not do that (its scope is too narrow)."
+NO_BEARER_HINT = "This request carried no API key: send one as 'Authorization: Bearer <key>'."
 
 INSTRUCTIONS = """\
 Anima is your long-term memory: it keeps what you learn about the user and their work \
@@ -161,14 +209,93 @@ def session_key(ctx: Context) -> str:
     return PROCESS_SESSION
 
 
-def tool_error(error: AnimaError, base_url: str) -> ToolError:
+def key_digest(key: str) -> str:
+    """How a key is named in memory (caches, client pool): its SHA-256, never the key."""
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+class AnimaKeyVerifier:
+    """The SDK's ``TokenVerifier`` for Anima API keys: a bearer is valid when Anima accepts
+    it for ``GET KEY_VERIFY_PATH`` (200, or 403: a known key of a narrower scope). An
+    accepted key is trusted for ``ttl`` seconds; a refusal, or an Anima that cannot answer,
+    is not cached and rejects the request (fail closed: 401)."""
+
+    def __init__(self, base_url: str, *, ttl: float = KEY_VERIFY_TTL, timeout: float = KEY_VERIFY_TIMEOUT):
+        self.base_url = base_url
+        self.ttl = ttl
+        self.timeout = timeout
+        self._trusted_until: dict[str, float] = {}  # key digest -> time.monotonic() deadline
+
+    async def verify_token(self, token: str) -> AccessToken | None:
+        if not KEY_SHAPE.fullmatch(token):
+            return None
+        digest = key_digest(token)
+        now = time.monotonic()
+        if self._trusted_until.get(digest, 0.0) <= now:
+            if not await self._anima_accepts(token):
+                return None
+            self._trusted_until = {known: until for known, until in self._trusted_until.items() if until > now}
+            self._trusted_until[digest] = now + self.ttl
+        # client_id names the key, so the SDK binds each MCP session to the key that opened it.
+        return AccessToken(token=token, client_id=f"anima-key-{digest[:16]}", scopes=[])
+
+    async def _anima_accepts(self, token: str) -> bool:
+        headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
+        try:
+            async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as http:
+                response = await http.get(KEY_VERIFY_PATH, headers=headers)
+        except httpx.HTTPError as error:
+            logger.warning("cannot verify a bearer key: Anima is not reachable at %s (%s)", self.base_url, error)
+            return False
+        if response.status_code in (200, 403):
+            return True
+        if response.status_code == 401:
+            logger.info("Anima refused a bearer key (key %s…)", key_digest(token)[:16])
+        else:
+            logger.warning("cannot verify a bearer key: Anima answered %d", response.status_code)
+        return False
+
+
+class CallerClients:
+    """Over HTTP: one ``AsyncAnimaClient`` per caller key (kept for the process), so Anima
+    sees each caller's own key."""
+
+    def __init__(self, base_url: str, *, timeout: float):
+        self.base_url = base_url
+        self.timeout = timeout
+        self._clients: dict[str, AsyncAnimaClient] = {}
+
+    def for_caller(self) -> AsyncAnimaClient:
+        key = caller_key()
+        if not key:  # the SDK's bearer middleware lets no such request through
+            raise ToolError(NO_BEARER_HINT)
+        digest = key_digest(key)
+        client = self._clients.get(digest)
+        if client is None:
+            client = self._clients[digest] = AsyncAnimaClient(self.base_url, key, timeout=self.timeout)
+        return client
+
+    async def aclose(self) -> None:
+        for client in self._clients.values():
+            await client.aclose()
+        self._clients.clear()
+
+
+def caller_key() -> str | None:
+    """The bearer key the SDK verified for the HTTP request of this tool call (its
+    ``AuthContextMiddleware`` holds it in a context variable)."""
+    token = get_access_token()
+    return token.token if token is not None else None
+
+
+def tool_error(error: AnimaError, base_url: str, *, unauthorized_hint: str = UNAUTHORIZED_HINT) -> ToolError:
     """An Anima error as a message the model can act on (or pass on to the user)."""
     if isinstance(error, AnimaConnectionError):
         hint = f"Anima is not reachable at {base_url}. Tell the user their memory service is not running."
     elif isinstance(error, Unauthorized):
-        hint = "Anima refused the API key: set ANIMA_API_KEY for the MCP server (see the README)."
+        hint = unauthorized_hint
     elif isinstance(error, Forbidden):
-        hint = "This API key may not do that (its scope is too narrow)."
+        hint = FORBIDDEN_HINT
     elif isinstance(error, NotFound) and error.merged_into:
         hint = f"That memory was merged into {error.merged_into}; use that id."
     elif isinstance(error, NotFound):
@@ -187,23 +314,55 @@ def build_server(
     api_key: str | None = None,
     conversation_id: str | None = None,
     timeout: float = 30.0,
+    bearer_keys: bool = False,
 ) -> MCPServer:
-    """The MCP server with its eight tools; each MCP run opens one ``AsyncAnimaClient``."""
+    """The MCP server with its eight tools. By default (stdio, in-process) it calls Anima
+    with one key of its own (``api_key``, else ``config.find_api_key``). With
+    ``bearer_keys`` (streamable HTTP) it has none: every request must carry a bearer key
+    Anima accepts, and each tool call uses its caller's key."""
     url = config.base_url(base_url)
-    key = config.find_api_key(api_key)
-    if not key:
-        logger.warning("no API key: set ANIMA_API_KEY (or ANIMA_API_KEY_FILE); Anima will answer 401")
     conversations = Conversations(first_id=conversation_id)
+    unauthorized_hint = UNAUTHORIZED_BEARER_HINT if bearer_keys else UNAUTHORIZED_HINT
 
-    @asynccontextmanager
-    async def lifespan(_server: MCPServer) -> AsyncIterator[AsyncAnimaClient]:
-        async with AsyncAnimaClient(url, key, timeout=timeout) as client:
-            yield client
+    if bearer_keys:
 
-    server = MCPServer(SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan, log_level="WARNING")
+        @asynccontextmanager
+        async def lifespan(_server: MCPServer) -> AsyncIterator[CallerClients]:
+            clients = CallerClients(url, timeout=timeout)
+            try:
+                yield clients
+            finally:
+                await clients.aclose()
 
-    def anima(ctx: Context) -> AsyncAnimaClient:
-        return ctx.request_context.lifespan_context
+        def anima(ctx: Context) -> AsyncAnimaClient:
+            return ctx.request_context.lifespan_context.for_caller()
+
+        auth = {
+            "token_verifier": AnimaKeyVerifier(url),
+            # Anima issues the keys; no OAuth metadata routes (resource_server_url=None).
+            "auth": AuthSettings(issuer_url=url, resource_server_url=None),
+        }
+    else:
+        key = config.find_api_key(api_key)
+        if not key:
+            logger.warning("no API key: set ANIMA_API_KEY (or ANIMA_API_KEY_FILE); Anima will answer 401")
+
+        @asynccontextmanager
+        async def lifespan(_server: MCPServer) -> AsyncIterator[AsyncAnimaClient]:
+            async with AsyncAnimaClient(url, key, timeout=timeout) as client:
+                yield client
+
+        def anima(ctx: Context) -> AsyncAnimaClient:
+            return ctx.request_context.lifespan_context
+
+        auth = {}
+
+    server = MCPServer(
+        SERVER_NAME, instructions=INSTRUCTIONS, version="0.1.0", lifespan=lifespan, log_level="WARNING", **auth
+    )
+
+    def failed(error: AnimaError) -> ToolError:
+        return tool_error(error, url, unauthorized_hint=unauthorized_hint)
 
     @server.tool(
         description=BOOTSTRAP_DESCRIPTION,
@@ -231,7 +390,7 @@ def build_server(
         try:
             result = await anima(ctx).bootstrap(limit=limit, max_chars=max_chars, conversation_id=conversation.id)
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
         conversation.record_bootstrap(result.all, (time.perf_counter() - started) * 1000)
         return formatting.bootstrap_text(result, conversation_id=conversation.id)
 
@@ -264,7 +423,7 @@ def build_server(
                 occurred_at=occurred_at,
             )
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
         if result.is_duplicate:
             conversation.record_use(result.memory.id)
         else:
@@ -325,7 +484,7 @@ def build_server(
                 recency_half_life_days=recency_half_life_days,
             )
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
         conversation.record_recall(result)
         return formatting.query_text(result)
 
@@ -350,7 +509,7 @@ def build_server(
         try:
             result = await anima(ctx).feedback(ids, useful=useful, conversation_id=conversation.id)
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
         for memory in result.updated:
             conversation.record_use(memory.memory_id)
         return formatting.feedback_text(result)
@@ -372,7 +531,7 @@ def build_server(
         try:
             result = await anima(ctx).update_tier(memory_id.strip(), tier, reason=reason)
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
         conversation.record_use(result.memory.id)
         if result.promotion is not None:
             conversation.memories_promoted += 1
@@ -401,7 +560,7 @@ def build_server(
                 return formatting.purged_text(await client.memories.purge(memory_id))
             return formatting.deleted_text(await client.memories.delete(memory_id))
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
 
     @server.tool(
         description=REFLECT_DESCRIPTION,
@@ -432,7 +591,7 @@ def build_server(
         try:
             reflection = await client.conversation_end(conversation.id, conversation.session_metrics())
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
         # Recorded: this conversation is over, whatever happens to the optional part below.
         conversations.close(session)
         text = formatting.reflection_text(reflection)
@@ -444,7 +603,7 @@ def build_server(
                     surprises=surprises, friction_notes=friction_notes, general_notes=notes,
                 )
             except AnimaError as error:
-                return f"{text}\nYour own view was not recorded: {tool_error(error, url)}"
+                return f"{text}\nYour own view was not recorded: {failed(error)}"
             text += "\nYour own view was recorded too."
         return text
 
@@ -460,21 +619,58 @@ def build_server(
         try:
             note = await (anima(ctx).handshake.generate(force=True) if regenerate else anima(ctx).handshake.get())
         except AnimaError as error:
-            raise tool_error(error, url) from error
+            raise failed(error) from error
         return formatting.handshake_text(note)
 
     return server
 
 
+def is_loopback(host: str) -> bool:
+    if host.lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def http_security(
+    host: str, allowed_hosts: list[str], allowed_origins: list[str], *, port: int
+) -> TransportSecuritySettings:
+    """The Host/Origin checks for ``--host``: the loopback names always, plus what the
+    options allow; ``ValueError`` (one line) for a non-loopback host no ``--allowed-host``
+    names, which would otherwise serve any Host header."""
+    if not is_loopback(host) and not allowed_hosts:
+        raise ValueError(
+            f"--host {host} is not a loopback address: name the Host header clients will send with "
+            f"--allowed-host (e.g. --allowed-host mcp.example.com:{port}), or listen on 127.0.0.1"
+        )
+    return TransportSecuritySettings(
+        enable_dns_rebinding_protection=True,
+        allowed_hosts=LOOPBACK_HOSTS + allowed_hosts,
+        allowed_origins=LOOPBACK_ORIGINS + allowed_origins,
+    )
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(
         prog="anima-mcp",
-        description="Anima's MCP server: long-term memory tools for an assistant. "
-        "Reads ANIMA_URL and ANIMA_API_KEY (else the key file scripts/serve wrote).",
+        description="Anima's MCP server: long-term memory tools for an assistant. Reads ANIMA_URL; on stdio "
+        "ANIMA_API_KEY (else the key file scripts/serve wrote); over streamable HTTP each request's "
+        "'Authorization: Bearer <key>' instead.",
     )
     parser.add_argument("--transport", choices=["stdio", "streamable-http"], default="stdio")
     parser.add_argument("--host", default="127.0.0.1", help="streamable-http: address to listen on")
     parser.add_argument("--port", type=int, default=DEFAULT_HTTP_PORT, help="streamable-http: port")
+    parser.add_argument(
+        "--allowed-host", action="append", default=[], metavar="HOST[:PORT]",
+        help="streamable-http: a Host header to accept besides the loopback names (repeatable; "
+        "'name:*' for any port); required when --host is not loopback",
+    )
+    parser.add_argument(
+        "--allowed-origin", action="append", default=[], metavar="ORIGIN",
+        help="streamable-http: a browser Origin to accept, e.g. https://app.example.com (repeatable)",
+    )
     parser.add_argument("--url", default=None, help=f"Anima's base URL (default: ${config.URL_ENV} or {config.DEFAULT_URL})")
     parser.add_argument(
         "--conversation-id",
@@ -485,12 +681,18 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     # stdout is the protocol on stdio: every log line goes to stderr.
     logging.basicConfig(level=args.log_level, stream=sys.stderr, format="anima-mcp %(levelname)s %(message)s")
-    server = build_server(base_url=args.url, conversation_id=args.conversation_id)
     if args.transport == "stdio":
-        server.run("stdio")
-    else:
-        print(f"anima-mcp: streamable HTTP on http://{args.host}:{args.port}/mcp", file=sys.stderr)
-        server.run("streamable-http", host=args.host, port=args.port)
+        build_server(base_url=args.url, conversation_id=args.conversation_id).run("stdio")
+        return
+    try:
+        security = http_security(args.host, args.allowed_host, args.allowed_origin, port=args.port)
+    except ValueError as error:
+        parser.exit(2, f"anima-mcp: {error}\n")
+    if os.environ.get(config.KEY_ENV):
+        logger.warning("%s is not used over HTTP: each client sends its own key as 'Authorization: Bearer'", config.KEY_ENV)
+    server = build_server(base_url=args.url, conversation_id=args.conversation_id, bearer_keys=True)
+    print(f"anima-mcp: streamable HTTP on http://{args.host}:{args.port}/mcp (bearer keys required)", file=sys.stderr)
+    server.run("streamable-http", host=args.host, port=args.port, transport_security=security)
 
 
 if __name__ == "__main__":
