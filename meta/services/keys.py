@@ -5,13 +5,17 @@ import hmac
 import secrets
 from datetime import timedelta
 
+from django.core.exceptions import ValidationError
 from django.utils import timezone
 
+# The API's namespace rule (X-Anima-Namespace), applied here too: one definition.
+from anima_site.tenancy import _NAMESPACE as NAMESPACE_RULE
 from meta.models import ApiKey
 
 KEY_MARK = "anima"
 #: last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
+INVALID_NAMESPACE = "Invalid namespace {namespace!r}: a namespace is 1-64 letters, digits, '-' or '_'."
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -19,7 +23,12 @@ def _digest(salt: str, secret: str) -> str:
 
 
 def api_key_create(*, name: str, namespace: str, scope: str) -> tuple[ApiKey, str]:
-    """Make a key; returns it and the full key string ``anima_<prefix>_<secret>`` (shown once)."""
+    """Make a key; returns it and the full key string ``anima_<prefix>_<secret>`` (shown once).
+
+    Raises ValidationError for a namespace the API would refuse (empty, ``../``, too long).
+    """
+    if not isinstance(namespace, str) or not NAMESPACE_RULE.fullmatch(namespace):
+        raise ValidationError(INVALID_NAMESPACE.format(namespace=namespace), code="invalid_namespace")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_hex(16)

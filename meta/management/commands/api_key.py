@@ -1,5 +1,6 @@
 """``manage.py api_key create|list|revoke``: manage API keys. The secret is printed once."""
 
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from meta.models import ApiKey, Scope
@@ -21,7 +22,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, action, **options):
         if action == "create":
-            key, secret = api_key_create(name=options["name"], namespace=options["namespace"], scope=options["scope"])
+            try:
+                key, secret = api_key_create(name=options["name"], namespace=options["namespace"], scope=options["scope"])
+            except ValidationError as error:
+                raise CommandError(error.messages[0]) from None
             self.stderr.write(f"created {key} — the key is shown only now:")
             self.stdout.write(secret)
         elif action == "list":

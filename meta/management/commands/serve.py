@@ -2,7 +2,7 @@
 
 Loading settings starts the embedded PostgreSQL when ``DATABASE_URL`` is unset (this
 process holds it; it stops when this command stops). Then: migrate, the database system
-checks (pgvector version, embedding space), collectstatic for the admin, the first local
+checks (pgvector version, embedding space), collectstatic (the admin, Swagger UI), the first local
 API key, the env-driven staff user, then gunicorn with ``gunicorn.conf.py`` and the
 django-q2 worker cluster (``manage.py qcluster``). The children inherit ``DATABASE_URL``
 and never start a database of their own.
@@ -43,7 +43,7 @@ class Command(BaseCommand):
         self.stdout.write("==> migrating")
         call_command("migrate", interactive=False, verbosity=0)
         call_command("check", databases=["default"], fail_level="ERROR")
-        call_command("collectstatic", interactive=False, verbosity=0)
+        call_command("collectstatic", interactive=False, verbosity=0, ignore_patterns=list(STATIC_NOT_SERVED))
         call_command("ensure_local_key")
         call_command("ensure_superuser")  # only when ANIMA_ADMIN_USERNAME is set
         # Prometheus multiprocess mode: every child writes its samples here; /metrics merges them.
@@ -81,6 +81,9 @@ class Command(BaseCommand):
         sys.exit(max(codes) if max(codes) > 0 else 1)
 
 
+#: Static files never served (Redoc is not mounted; source maps are only for debugging the
+#: bundles): skipping them keeps each start's collectstatic ~7 s shorter (no compression).
+STATIC_NOT_SERVED = ("redoc", "*.map")
 #: How often serve looks at the cluster's progress.
 CHECK_SECONDS = 5
 #: Ctrl-C / SIGTERM: the children get this long to stop before their groups are killed.
