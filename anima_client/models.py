@@ -313,7 +313,8 @@ class ConversationReflection(ApiModel):
 
 
 class Handshake(ApiModel):
-    id: int
+    #: None when composed for a read-only key and not kept.
+    id: int | None = None
     prompt_text: str
     top_memories: list[dict[str, Any]] = Field(default_factory=list)
     created_at: datetime

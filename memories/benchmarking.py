@@ -482,7 +482,7 @@ def measure_agreement(probe: Probe, *, queries: int) -> dict:
     threshold = settings.ANIMA_SIMILARITY_THRESHOLD
     overlaps, empty = [], 0
     for text in agreement_texts(queries):
-        vector = embed_texts([text]).embeddings[0].vector  # the vector the API will use (same cache)
+        vector = embed_texts([text], namespace=probe.corpus.namespace).embeddings[0].vector  # the API's vector (same cache)
         expected = exact_top(
             namespace=probe.corpus.namespace,
             model_id=probe.corpus.model_id,

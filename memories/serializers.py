@@ -5,10 +5,11 @@ would otherwise be ignored silently) and, for JSON bodies, values of the wrong J
 type (``"limit": true`` or ``"limit": "20"`` are 400s, not surprises).
 """
 
-from datetime import UTC
-
 from rest_framework import serializers
 
+from anima_site.json_values import JsonValueError, check_json_value
+
+from memories.datetimes import UTC_YEAR_RANGE, datetime_in_utc
 from memories.models import MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Tier
 from memories.services.querying import MODE_HYBRID, MODE_SEMANTIC
 
@@ -84,9 +85,9 @@ class EventTimeField(serializers.DateTimeField):
             self.fail("invalid", format="ISO 8601")
         try:
             value = super().to_internal_value(data)
-            value.astimezone(UTC)
+            datetime_in_utc(value)
         except (OverflowError, ValueError):
-            raise serializers.ValidationError("Must be a date and time between years 1 and 9999 in UTC.") from None
+            raise serializers.ValidationError(f"Must be a date and time {UTC_YEAR_RANGE}.") from None
         return value
 
 
@@ -101,9 +102,16 @@ def _conversation_id_field():
 
 
 class MetadataField(serializers.JSONField):
+    """A JSON object the database can store (``anima_site.json_values``: no NUL or lone
+    surrogate, finite numbers, depth ≤ 32, at most ``ANIMA_METADATA_MAX_BYTES``)."""
+
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError("Expected a JSON object.")
+        try:
+            check_json_value(data)
+        except JsonValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
         return data
 
 
@@ -122,11 +130,18 @@ class MemoryAddInput(StrictSerializer):
 MAX_BATCH_ITEMS = 100
 
 
+class BatchItemField(serializers.JSONField):
+    """Any parsed JSON value, untouched: the view checks each item as an add body."""
+
+    def to_internal_value(self, data):
+        return data
+
+
 class MemoryAddBatchInput(StrictSerializer):
     """Items are checked one by one in the view: an invalid item does not stop the others."""
 
     items = serializers.ListField(
-        child=serializers.JSONField(), min_length=1, max_length=MAX_BATCH_ITEMS, help_text="Add bodies, 1-100."
+        child=BatchItemField(), min_length=1, max_length=MAX_BATCH_ITEMS, help_text="Add bodies, 1-100."
     )
 
 

@@ -72,6 +72,9 @@ class Handshake(models.Model):
     namespace = models.SlugField(max_length=64)
     prompt_text = models.TextField()
     top_memories = models.JSONField(default=list)  # [{id, content, phi}]
+    #: Every memory the text quotes (top memories and open threads): a purge or an edit
+    #: of one of them deletes this handshake.
+    quoted_ids = ArrayField(models.UUIDField(), default=list)
     created_at = models.DateTimeField(default=timezone.now)
     expires_at = models.DateTimeField(default=_handshake_expiry)
 

@@ -3,7 +3,8 @@
 from rest_framework import serializers
 
 from meta.models import ReflectionType
-from meta.services.reflections import METRIC_KEYS
+from anima_site.json_values import JsonValueError, check_json_value
+from meta.services.reflections import METRIC_KEYS, METRIC_MAX
 from memories.serializers import (
     MAX_CONVERSATION_ID_CHARS,
     JsonBooleanField,
@@ -17,17 +18,22 @@ MAX_HISTORY_LIMIT = 100
 
 
 class SessionMetricsField(serializers.JSONField):
-    """A JSON object passed through untouched; the known counters must be numbers ≥ 0."""
+    """A JSON object stored as sent (``anima_site.json_values`` decides what can be stored);
+    the known counters must be numbers from 0 to ``METRIC_MAX``."""
 
     def to_internal_value(self, data):
         if not isinstance(data, dict):
             raise serializers.ValidationError("Expected a JSON object.")
+        try:
+            check_json_value(data)
+        except JsonValueError as exc:
+            raise serializers.ValidationError(str(exc)) from None
         for key in METRIC_KEYS:
             value = data.get(key)
             if value is None:
                 continue
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-                raise serializers.ValidationError(f"{key} must be a number >= 0.")
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not 0 <= value <= METRIC_MAX:
+                raise serializers.ValidationError(f"{key} must be a number from 0 to {METRIC_MAX:.0e}.")
         accessed, loaded = data.get("memories_accessed"), data.get("memories_loaded")
         if isinstance(accessed, (int, float)) and isinstance(loaded, (int, float)) and accessed > loaded > 0:
             raise serializers.ValidationError("memories_accessed cannot exceed memories_loaded.")
@@ -118,7 +124,7 @@ class HandshakeHistoryInput(StrictSerializer):
 
 
 class HandshakeOutput(serializers.Serializer):
-    id = serializers.IntegerField()
+    id = serializers.IntegerField(allow_null=True, help_text="null: composed for a read-only key and not kept.")
     promptText = serializers.CharField(source="prompt_text")
     topMemories = serializers.JSONField(source="top_memories")
     createdAt = serializers.DateTimeField(source="created_at")

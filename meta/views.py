@@ -8,7 +8,7 @@ from anima_site.api import success
 from anima_site.tenancy import request_namespace
 from meta import schema
 from meta import serializers as s
-from meta.models import ReflectionType
+from meta.models import ReflectionType, Scope
 from meta.selectors import cache_recommendation, embedding_cache_stats, system_metrics
 from meta.services.handshakes import handshake_current, handshakes_history
 from meta.services.reflections import (
@@ -76,7 +76,9 @@ class MetaViewSet(viewsets.ViewSet):
     @action(detail=False, methods=["get"], url_path="handshake")
     def handshake(self, request):
         validated(s.EmptyQuery, request.query_params.dict())
-        handshake, created = handshake_current(namespace=request_namespace(request))
+        # A read-only key gets the current handshake, or one composed now and not kept.
+        writer = request.auth is None or request.auth.allows(Scope.WRITE)
+        handshake, created = handshake_current(namespace=request_namespace(request), save=writer)
         return success(request, {"handshake": s.HandshakeOutput(handshake).data, "created": created})
 
     @extend_schema(request=s.HandshakeGenerateInput, responses=schema.HANDSHAKE_GENERATE, summary="Generate a handshake")

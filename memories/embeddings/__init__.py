@@ -1,12 +1,23 @@
 """Embeddings: one provider per process, behind the ``embeddings`` cache alias.
 
-``embed_texts`` is the only way the rest of the code obtains vectors. The cache key is
-SHA-256 of (model id, text), the value the float32 bytes with a truncation flag, so a
-repeated text costs no model call. Hit and miss counters live in the cache itself, so
-with a shared backend (Redis) every process counts into the same numbers.
+``embed_texts`` is the only way the rest of the code obtains vectors. A repeated text
+costs no model call: the cache holds the float32 bytes with a truncation flag under
+SHA-256 of (namespace generation, model id, dimension, text).
+
+The cache is **per namespace** so that it reveals nothing across tenants: a key of
+namespace A cannot learn, from ``meta.embeddingProvider`` or from the latency, whether
+namespace B stored or queried a text (a shared cache answered B's texts from the cache,
+measurably faster). The price is one model call per namespace for a text several
+namespaces embed (measured in the README). Each namespace's entries hang on a random
+*generation* token kept in the same cache; ``namespace_cache_forget`` replaces it (a
+namespace purge: every text the namespace embedded, queries included, becomes
+unreachable at once) and ``embedding_cache_evict`` deletes the entries of given texts
+(a memory purge, an edit). Hit and miss counters live in the cache itself, so with a
+shared backend (Redis) every process counts into the same numbers.
 """
 
 import hashlib
+import secrets
 import threading
 from dataclasses import dataclass
 
@@ -17,11 +28,21 @@ from django.core.cache import caches
 from anima_site import metrics
 from memories.embeddings.base import Embedding, EmbeddingError, EmbeddingProvider
 
-__all__ = ["Embedding", "EmbeddingError", "EmbeddingProvider", "EmbeddedTexts", "embed_texts", "get_provider"]
+__all__ = [
+    "Embedding",
+    "EmbeddingError",
+    "EmbeddingProvider",
+    "EmbeddedTexts",
+    "embed_texts",
+    "embedding_cache_evict",
+    "get_provider",
+    "namespace_cache_forget",
+]
 
 CACHE_ALIAS = "embeddings"
 HITS_KEY = "anima:embedding-cache:hits"
 MISSES_KEY = "anima:embedding-cache:misses"
+GENERATION_PREFIX = "anima:embedding-generation:"
 PROVIDER_CACHE = "cache"
 
 _provider: EmbeddingProvider | None = None
@@ -77,10 +98,39 @@ class EmbeddedTexts:
     model_id: str
 
 
-def cache_key(model_id: str, text: str, dimensions: int) -> str:
-    """SHA-256 of (model id, dimension, text): a model served at another dimension is another space."""
-    digest = hashlib.sha256(f"{model_id}\x00{dimensions}\x00".encode() + text.encode()).hexdigest()
+def _generation(namespace: str, *, create: bool = True) -> str | None:
+    """The namespace's current generation token (made on first use; ``None`` if absent and not created)."""
+    cache = caches[CACHE_ALIAS]
+    key = f"{GENERATION_PREFIX}{hashlib.sha256(namespace.encode()).hexdigest()}"
+    token = cache.get(key)
+    if token is None and create:
+        cache.add(key, secrets.token_hex(16), timeout=None)
+        token = cache.get(key)
+    return token
+
+
+def cache_key(generation: str, model_id: str, text: str, dimensions: int) -> str:
+    """SHA-256 of (generation, model id, dimension, text): another namespace (or a purged
+    one) has another generation, a model served at another dimension is another space."""
+    digest = hashlib.sha256(f"{generation}\x00{model_id}\x00{dimensions}\x00".encode() + text.encode()).hexdigest()
     return f"anima:embedding:{digest}"
+
+
+def embedding_cache_evict(*, namespace: str, texts) -> None:
+    """Forget the cached vectors of ``texts`` in ``namespace`` (after a purge or an edit)."""
+    generation = _generation(namespace, create=False)
+    if generation is None or not texts:
+        return
+    provider = get_provider()
+    caches[CACHE_ALIAS].delete_many(
+        [cache_key(generation, provider.model_id, text, provider.dimensions) for text in set(texts)]
+    )
+
+
+def namespace_cache_forget(*, namespace: str) -> None:
+    """Make every cached vector of ``namespace`` unreachable (a namespace purge)."""
+    cache = caches[CACHE_ALIAS]
+    cache.delete(f"{GENERATION_PREFIX}{hashlib.sha256(namespace.encode()).hexdigest()}")
 
 
 def _encode(embedding: Embedding) -> bytes:
@@ -108,11 +158,12 @@ def cache_counters() -> tuple[int, int]:
     return int(counts.get(HITS_KEY, 0)), int(counts.get(MISSES_KEY, 0))
 
 
-def embed_texts(texts: list[str]) -> EmbeddedTexts:
-    """Vectors for ``texts`` in order: cached ones from the cache, the rest in one batch."""
+def embed_texts(texts: list[str], *, namespace: str) -> EmbeddedTexts:
+    """Vectors for ``texts`` in order: cached ones (of this namespace) from the cache, the rest in one batch."""
     provider = get_provider()
     cache = caches[CACHE_ALIAS]
-    keys = [cache_key(provider.model_id, text, provider.dimensions) for text in texts]
+    generation = _generation(namespace)
+    keys = [cache_key(generation, provider.model_id, text, provider.dimensions) for text in texts]
     cached = cache.get_many(keys)
     results: list[Embedding | None] = [
         _decode(cached[key]) if key in cached else None for key in keys
@@ -128,7 +179,7 @@ def embed_texts(texts: list[str]) -> EmbeddedTexts:
             vectors = provider.embed_many(distinct)
         fresh = dict(zip(distinct, vectors))
         cache.set_many(
-            {cache_key(provider.model_id, text, provider.dimensions): _encode(emb) for text, emb in fresh.items()}
+            {cache_key(generation, provider.model_id, text, provider.dimensions): _encode(emb) for text, emb in fresh.items()}
         )
         for index in missing:
             results[index] = fresh[texts[index]]

@@ -80,7 +80,7 @@ def memory_add(
         if duplicate is not None:
             return duplicate
         if embedded is None:
-            embedded = embed_texts([content])  # EmbeddingError propagates: nothing written
+            embedded = embed_texts([content], namespace=namespace)  # EmbeddingError propagates: nothing written
         embedding = embedded.embeddings[0]
         item = BatchItem(
             content=content,
@@ -163,7 +163,7 @@ def memories_add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult
     created: dict[str, UUID] = {}
     provider_label = None
     if new_indices:
-        embedded = embed_texts([items[index].content for index in new_indices])  # EmbeddingError: nothing written
+        embedded = embed_texts([items[index].content for index in new_indices], namespace=namespace)  # EmbeddingError: nothing written
         provider_label = embedded.provider_label
         now = timezone.now()
         built = [_new_memory(namespace, items[index], digests[index], now) for index in new_indices]

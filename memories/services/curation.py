@@ -29,7 +29,7 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from memories.background import work_after_add
-from memories.embeddings import embed_texts
+from memories.embeddings import embed_texts, embedding_cache_evict
 from memories.errors import ContentConflictError, MemoryNotFoundError
 from memories.listing import memory_get, memory_not_found
 from memories.models import LIVE, Memory, MemoryEmbedding
@@ -74,6 +74,16 @@ def _live_holder(*, namespace: str, digest: str, exclude: UUID | None = None) ->
     return rows.values_list("pk", flat=True).first()
 
 
+def _quotes_refresh(memory: Memory) -> None:
+    """After an edit no handshake or reflection keeps quoting the old text: handshakes that
+    quote the memory go (the next one is built from the new text), hub previews take the new one."""
+    from meta.services.handshakes import handshakes_forget_quoting
+    from meta.services.reflections import reflections_hubs_scrub
+
+    handshakes_forget_quoting(namespace=memory.namespace, memory_ids=[memory.pk])
+    reflections_hubs_scrub(namespace=memory.namespace, memory_ids=[memory.pk], contents={str(memory.pk): memory.content})
+
+
 def memory_update_fields(
     *,
     namespace: str,
@@ -107,7 +117,7 @@ def memory_update_fields(
             holder = _live_holder(namespace=namespace, digest=digest, exclude=memory_id)
             if holder is not None:
                 raise ContentConflictError(holder)
-            embedded = embed_texts([content])  # EmbeddingError propagates: nothing written
+            embedded = embed_texts([content], namespace=namespace)  # EmbeddingError propagates: nothing written
 
     with transaction.atomic():
         memory = (
@@ -132,6 +142,7 @@ def memory_update_fields(
         if occurred_at is not UNSET and memory.occurred_at != occurred_at:
             memory.occurred_at = occurred_at
             changed.append("occurred_at")
+        old_content = memory.content
         if embedded is not None:
             memory.content = content
             memory.content_hash = content_hash(content)
@@ -162,10 +173,13 @@ def memory_update_fields(
             memory.embedding_truncated = embedding.truncated
             # New content may now restate another memory: the same rule as after an add.
             work_after_add(namespace=memory.namespace, memories=[memory])
+            _quotes_refresh(memory)
         else:
             memory.embedding_truncated = bool(
                 MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("truncated", flat=True).first()
             )
+    if embedded is not None:
+        embedding_cache_evict(namespace=namespace, texts=[old_content])
     return MemoryUpdate(
         memory=memory,
         content_changed=embedded is not None,

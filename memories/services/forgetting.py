@@ -4,8 +4,10 @@ Soft delete stays the default. A purge removes the memory's row, embedding, acce
 rows, associations and promotions (foreign keys cascade), the memories merged into it
 (their rows hold its earlier wordings), and the copies elsewhere: its entry in a
 survivor's ``semanticVariants``, other memories' ``nearDuplicates`` entries, handshakes
-that quote it, reflections' hub previews, the background work that names it and the
-task records (queued or finished) that name it.
+that quote it, reflections' hub previews, the background work that names it, the
+task records (queued or finished) that name it, and its texts' cached embeddings (a
+namespace purge makes all of the namespace's cached embeddings unreachable, queries'
+included).
 Each purge is logged with counts, never content, and counted in the metrics.
 """
 
@@ -20,11 +22,11 @@ from django.db.models import Q
 from django.utils import timezone
 
 from anima_site import metrics
+from memories.embeddings import embedding_cache_evict, namespace_cache_forget
 from memories.errors import MemoryNotFoundError
 from memories.models import BackgroundWork, Memory, MemoryAssociation, TierCount
 
 logger = logging.getLogger("anima.purge")
-QUOTE_CHARS = 80
 
 
 @dataclass
@@ -56,17 +58,14 @@ def _merged_family(memory_id: UUID) -> list[UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
-def _quote(text: str) -> str:
-    return " ".join(text.split())[:QUOTE_CHARS].rstrip()
-
-
 def _without(entries, predicate) -> list:
     return [entry for entry in (entries or []) if not predicate(entry)]
 
 
 def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
     """Remove the purged memories' ids and texts from other rows; (rows changed, handshakes deleted)."""
-    from meta.models import Handshake, MetaReflection
+    from meta.services.handshakes import handshakes_forget_quoting
+    from meta.services.reflections import reflections_hubs_scrub
 
     changed = 0
     id_match = Q()
@@ -83,20 +82,8 @@ def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
             metadata["semanticVariants"] = _without(metadata["semanticVariants"], lambda e: e.get("content") in texts)
         Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
         changed += 1
-    hub_match = Q()
-    for memory_id in ids:
-        hub_match |= Q(metrics__contains={"hubs": [{"memoryId": memory_id}]})
-    for reflection in MetaReflection.objects.filter(hub_match, namespace=namespace).only("metrics"):
-        metrics_json = dict(reflection.metrics)
-        metrics_json["hubs"] = _without(metrics_json.get("hubs"), lambda e: e.get("memoryId") in ids)
-        MetaReflection.objects.filter(pk=reflection.pk).update(metrics=metrics_json)
-        changed += 1
-    quoting = Q()
-    for memory_id in ids:
-        quoting |= Q(top_memories__contains=[{"id": memory_id}])
-    for text in texts:
-        quoting |= Q(prompt_text__contains=_quote(text))
-    handshakes, _ = Handshake.objects.filter(quoting, namespace=namespace).delete()
+    changed += reflections_hubs_scrub(namespace=namespace, memory_ids=ids)
+    handshakes = handshakes_forget_quoting(namespace=namespace, memory_ids=ids)
     return changed, handshakes
 
 
@@ -160,7 +147,8 @@ def _forget_admin_log(ids: set[str]) -> int:
     ).delete()[0]
 
 
-def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
+def _purge_rows(namespace: str, memory_ids: list[UUID]) -> tuple[PurgeCounts, set[str]]:
+    """Delete the memories and every copy of them; (counts, the texts they held)."""
     rows = list(Memory.objects.filter(namespace=namespace, pk__in=memory_ids).values_list("pk", "content"))
     ids = {str(pk) for pk, _ in rows}
     texts = {content for _, content in rows}
@@ -170,7 +158,7 @@ def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
     counts.memories = len(rows)
     counts.tasks = _forget_task_records(ids) + _forget_work(ids)
     counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
-    return counts
+    return counts, texts
 
 
 def _record(kind: str, counts: PurgeCounts) -> None:
@@ -186,7 +174,8 @@ def memory_purge(*, namespace: str, memory_id: UUID) -> PurgeCounts:
         _lock_work(family)
         if not Memory.objects.select_for_update().filter(namespace=namespace, pk=memory_id).exists():
             raise MemoryNotFoundError(memory_id)
-        counts = _purge_rows(namespace, family)
+        counts, texts = _purge_rows(namespace, family)
+    embedding_cache_evict(namespace=namespace, texts=texts)
     _record("memory", counts)
     return counts
 
@@ -214,7 +203,8 @@ def memories_purge_expired(*, now=None) -> int:
         with transaction.atomic():
             family = [member for pk in pks for member in _merged_family(pk)]
             _lock_work(family)
-            counts = _purge_rows(namespace, family)
+            counts, texts = _purge_rows(namespace, family)
+        embedding_cache_evict(namespace=namespace, texts=texts)
         _record("retention", counts)
         purged += counts.memories
     return purged
@@ -241,5 +231,6 @@ def namespace_purge(*, namespace: str) -> PurgeCounts:
         TierCount.objects.filter(namespace=namespace).delete()
         counts.tasks = _forget_task_records(ids) + BackgroundWork.objects.filter(namespace=namespace).delete()[0]
         counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
+    namespace_cache_forget(namespace=namespace)
     _record("namespace", counts)
     return counts

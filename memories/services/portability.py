@@ -10,23 +10,42 @@ shortest text form, which reads back to the same float32 values.
 
 - ``memories_export`` streams rows through a server-side cursor in primary-key order:
   constant memory, whatever the table size.
-- ``memories_import`` reads line by line and stores batches. A line that cannot be
-  stored (bad JSON, a missing or out-of-bounds value, an unknown key) is reported with
-  its line number and skipped. Idempotent: a line whose id is already stored with the
-  same namespace and content, or a live line whose (namespace, content hash) a live
-  memory already has, is a duplicate and changes nothing; inserts are
+- ``memories_import`` validates each line fully before anything of it is written, so a
+  line can never store a value that would make its namespace unreadable: datetimes
+  inside years 1–9999 in UTC (``memories.datetimes``, the API's rule), ``metadata``
+  through ``anima_site.json_values`` (no NUL or lone surrogate, finite numbers, depth
+  ≤ 32, ``ANIMA_METADATA_MAX_BYTES``), lines parsed by its ``json_loads`` (no
+  NaN/Infinity literals; nesting too deep for the parser is an error, not a crash),
+  strings without NUL or lone surrogates and within the API's bounds, tier, φ and
+  ``accessCount`` in range, a vector finite with a length (norm) above zero in float32
+  and, unless it is labelled with another model (then it is embedded again), of the
+  configured dimension; ``mergedInto`` must name a memory of the line's own namespace,
+  stored or in the file (a chain of merged lines is followed; a loop is refused).
+- A bad line is skipped and counted, never stops the import: the summary keeps the
+  first ``MAX_REPORTED_ERRORS`` as ``line N: field: why`` in file order. An error that
+  is not the line's fault (the database or the embedding provider fails, Ctrl-C)
+  raises :class:`ImportInterrupted` carrying the summary so far.
+- Resuming is running the same import again: it is idempotent. A line whose id is
+  already stored with the same namespace and content, or a live line whose (namespace,
+  content hash) a live memory already has, is a duplicate and changes nothing; a line
+  whose exported id another memory holds, or that has no ``id``, is stored under an id
+  derived from the line (uuid5), so a re-run finds it too. Inserts are
   ``INSERT … ON CONFLICT DO NOTHING`` on the primary key and the partial unique
   ``(namespace, content_hash)``, so concurrent imports of one file create each memory
-  once. Exported ids are kept unless another memory holds them. A vector from the file
-  is used as-is when its model and dimension are the configured ones; the other lines
-  of a batch are embedded in one ``embed_texts`` call. ``mergedInto`` links are set
-  after the last batch (the survivor may come later in the file). Imports enqueue no
-  consolidation: the file is stored as it was exported (run ``manage.py consolidate``).
+  once. A vector from the file is used as-is when its model and dimension are the
+  configured ones; the other lines of a batch are embedded in one ``embed_texts`` call
+  per namespace.
+- Lines with ``mergedInto`` are kept aside (in an unlinked temporary file, one small
+  record each in memory) and stored after the rest, survivors first, each inserted
+  with its link in one statement: an interrupted import never leaves a merged memory
+  unlinked. Imports enqueue no consolidation: the file is stored as it was exported
+  (run ``manage.py consolidate``).
 """
 
 import json
 import math
 import re
+import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -41,22 +60,28 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
+from anima_site.json_values import JsonValueError, check_json_value, json_loads
+from memories.datetimes import DatetimeOutOfRange, datetime_in_utc
 from memories.embeddings import embed_texts, get_provider
 from memories.models import LIVE, MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryEmbedding, Tier
+from memories.ranking import PHI_MAX, PHI_MIN
 from memories.text import content_hash, normalized_hash
 
 EXPORT_CHUNK_SIZE = 2000
 IMPORT_BATCH_SIZE = 500
 #: Error lines kept with their message; beyond this they are only counted.
 MAX_REPORTED_ERRORS = 10_000
+#: A message quotes at most this much of the line (a bad value may be 50,000 characters).
+MAX_MESSAGE_CHARS = 300
 MAX_CATEGORY_CHARS = 100
 MAX_SOURCE_CHARS = 100
 MAX_NAMESPACE_CHARS = 64
 MAX_MODEL_CHARS = 200
-PHI_MIN, PHI_MAX = 0.0, 5.0
 MAX_ACCESS_COUNT = 2_147_483_647
-_MERGE_UPDATE_CHUNK = 1000
+_ID_LOOKUP_CHUNK = 5000
 _NAMESPACE_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+$")
+#: uuid5 namespace of the ids derived from a line (no id, or its id held by another memory).
+_REASSIGNED_ID_NAMESPACE = uuid.UUID("6f1c7a52-0c1e-4d53-9a57-2b1f0e6c9d41")
 
 MEMORY_KEYS = (
     "id",
@@ -86,7 +111,10 @@ KNOWN_KEYS = frozenset(MEMORY_KEYS + EMBEDDING_KEYS)
 MESSAGE_BAD_JSON = "not valid JSON"
 MESSAGE_NOT_OBJECT = "not a JSON object"
 MESSAGE_NOT_UTF8 = "not UTF-8 text"
-MESSAGE_MERGE_TARGET_MISSING = "mergedInto names a memory that is neither stored nor in the file; left empty"
+MESSAGE_VECTOR_LENGTH = "embedding: its length (norm) in float32 must be finite and above zero"
+MESSAGE_MERGE_OTHER_NAMESPACE = "mergedInto: names a memory of another namespace"
+MESSAGE_MERGE_TARGET_MISSING = "mergedInto: names no memory of this namespace, stored or in the file"
+MESSAGE_MERGE_LOOP = "mergedInto: the chain of merged lines loops or ends at a line that was not stored"
 
 
 # --- export --------------------------------------------------------------------------------
@@ -200,6 +228,24 @@ class ImportRow:
     truncated: bool
 
 
+@dataclass(frozen=True)
+class EmbeddingSpace:
+    """The configured model and dimension a vector from the file must match to be used."""
+
+    model_id: str
+    dimensions: int
+
+    @classmethod
+    def configured(cls) -> "EmbeddingSpace":
+        provider = get_provider()
+        return cls(provider.model_id, provider.dimensions)
+
+
+def _shown(value) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "…"
+
+
 def _storable(text: str, name: str) -> str:
     # PostgreSQL text and jsonb hold neither NUL nor lone surrogates.
     if "\x00" in text:
@@ -246,14 +292,13 @@ def _timestamp(record: dict, key: str, *, default: datetime | None, nullable: bo
     try:
         parsed = datetime.fromisoformat(value)
     except ValueError:
-        raise InvalidLine(f"{key}: {value!r} is not an ISO 8601 timestamp") from None
+        raise InvalidLine(f"{key}: {_shown(value)} is not an ISO 8601 timestamp") from None
     # A timestamp without an offset is read as UTC (the export always writes one).
     parsed = parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
     try:
-        parsed.astimezone(dt_timezone.utc)
-    except OverflowError:
-        raise InvalidLine(f"{key}: {value!r} is outside years 1–9999 in UTC") from None
-    return parsed
+        return datetime_in_utc(parsed)
+    except DatetimeOutOfRange as exc:
+        raise InvalidLine(f"{key}: {exc}") from None
 
 
 def _uuid(record: dict, key: str) -> uuid.UUID | None:
@@ -265,7 +310,7 @@ def _uuid(record: dict, key: str) -> uuid.UUID | None:
     try:
         return uuid.UUID(value)
     except ValueError:
-        raise InvalidLine(f"{key}: {value!r} is not a UUID") from None
+        raise InvalidLine(f"{key}: {_shown(value)} is not a UUID") from None
 
 
 def _number(value) -> bool:
@@ -294,35 +339,42 @@ def _metadata(record: dict) -> dict:
     if not isinstance(metadata, dict):
         raise InvalidLine("metadata: must be a JSON object")
     try:
-        text = json.dumps(metadata, ensure_ascii=False, allow_nan=False)
-    except ValueError:
-        raise InvalidLine("metadata: NaN and Infinity are not JSON") from None
-    if "\\u0000" in text:
-        raise InvalidLine("metadata: contains a NUL character")
-    _storable(text, "metadata")
+        check_json_value(metadata)  # the API's rule for free-form JSON
+    except JsonValueError as exc:
+        raise InvalidLine(f"metadata.{exc}" if exc.path else f"metadata: {exc}") from None
     return metadata
 
 
-def _vector(record: dict) -> np.ndarray | None:
+def _vector(record: dict, model: str | None, space: EmbeddingSpace) -> np.ndarray | None:
     values = record.get("embedding")
     if values is None:
         return None
     # One set of element types instead of a check per element: vectors have thousands.
     if not isinstance(values, list) or not values or not {type(v) for v in values} <= {float, int}:
         raise InvalidLine("embedding: must be a non-empty list of numbers")
-    vector = np.asarray(values, dtype=np.float32)
-    if not np.isfinite(vector).all():
-        raise InvalidLine("embedding: values must be finite float32 numbers")
+    with np.errstate(over="ignore", under="ignore"):
+        vector = np.asarray(values, dtype=np.float32)
+        if not np.isfinite(vector).all():
+            raise InvalidLine("embedding: values must be finite float32 numbers")
+        # pgvector sums the squares in float32 too: zero or infinity makes every cosine NaN.
+        squared_length = np.dot(vector, vector)
+    if not (np.isfinite(squared_length) and squared_length > 0):
+        raise InvalidLine(MESSAGE_VECTOR_LENGTH)
+    # A vector labelled with another model is not used (the line is embedded again).
+    if model in (None, space.model_id) and vector.shape != (space.dimensions,):
+        raise InvalidLine(f"embedding: {vector.size} dimensions; {space.model_id} has {space.dimensions}")
     return vector
 
 
-def import_row_parse(record, *, line: int, namespace: str | None = None) -> ImportRow:
+def import_row_parse(
+    record, *, line: int, namespace: str | None = None, space: EmbeddingSpace | None = None
+) -> ImportRow:
     """Validate one decoded line against the bounds of SPEC §2. Raises :class:`InvalidLine`."""
     if not isinstance(record, dict):
         raise InvalidLine(MESSAGE_NOT_OBJECT)
     unknown = sorted(set(record) - KNOWN_KEYS)
     if unknown:
-        raise InvalidLine(f"unknown key(s): {', '.join(unknown)}")
+        raise InvalidLine(_shown_keys(unknown))
     content = _string(record, "content", max_chars=MAX_CONTENT_CHARS, nullable=False, min_chars=1)
     if not content.strip():
         raise InvalidLine("content: must not be blank")
@@ -333,8 +385,8 @@ def import_row_parse(record, *, line: int, namespace: str | None = None) -> Impo
         elif not _NAMESPACE_PATTERN.match(namespace):
             raise InvalidLine("namespace: letters, digits, '-' and '_' only")
     tier = record.get("tier", Tier.ACTIVE)
-    if tier not in Tier.values:
-        raise InvalidLine(f"tier: {tier!r} is not one of {', '.join(Tier.values)}")
+    if not isinstance(tier, str) or tier not in Tier.values:
+        raise InvalidLine(f"tier: {_shown(tier)} is not one of {', '.join(Tier.values)}")
     phi = record.get("resonancePhi", 0.0)
     if not _number(phi) or not math.isfinite(phi) or not PHI_MIN <= phi <= PHI_MAX:
         raise InvalidLine(f"resonancePhi: must be a number in [{PHI_MIN:g}, {PHI_MAX:g}]")
@@ -345,12 +397,14 @@ def import_row_parse(record, *, line: int, namespace: str | None = None) -> Impo
         or access_count != int(access_count)
         or not 0 <= access_count <= MAX_ACCESS_COUNT
     ):
-        raise InvalidLine("accessCount: must be a whole number ≥ 0")
+        raise InvalidLine(f"accessCount: must be a whole number in [0, {MAX_ACCESS_COUNT}]")
     created_at = _timestamp(record, "createdAt", default=timezone.now(), nullable=False)
-    exported_id = _uuid(record, "id") or uuid.uuid4()
+    exported_id = _uuid(record, "id")
     deleted_at = _timestamp(record, "deletedAt", default=None, nullable=True)
-    vector = _vector(record)
     model = _string(record, "embeddingModel", max_chars=MAX_MODEL_CHARS, nullable=True)
+    vector = _vector(record, model, space or EmbeddingSpace.configured())
+    # Without an id, the line's own text decides one: a re-run finds the line again.
+    exported_id = exported_id or _line_id(record, namespace)
     return ImportRow(
         line=line,
         exported_id=exported_id,
@@ -376,6 +430,7 @@ def import_row_parse(record, *, line: int, namespace: str | None = None) -> Impo
             "created_at": created_at,
             "updated_at": _timestamp(record, "updatedAt", default=created_at, nullable=False),
             "deleted_at": deleted_at,
+            "merged_into_id": None,  # set when the line is stored (its target's stored id)
         },
         deleted=deleted_at is not None,
         merged_into=_uuid(record, "mergedInto"),
@@ -383,6 +438,40 @@ def import_row_parse(record, *, line: int, namespace: str | None = None) -> Impo
         embedding_model=model,
         truncated=_boolean(record, "embeddingTruncated", False) if vector is not None else False,
     )
+
+
+def _shown_keys(keys: list[str]) -> str:
+    return f"unknown key(s): {', '.join(_shown(key)[1:-1] for key in keys)}"
+
+
+def _non_finite_path(value) -> str | None:
+    """Where a parsed line holds NaN or ±Infinity (``metadata.x``), to name the field."""
+    stack = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((child, f"{path}.{key}" if path else key) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
+    return None
+
+
+def _parse_line(text: str, *, line: int, namespace: str | None, space: EmbeddingSpace) -> ImportRow:
+    try:
+        record = json_loads(text)
+    except ValueError as exc:
+        problem = f"{MESSAGE_BAD_JSON} ({exc})"
+        if not isinstance(exc, json.JSONDecodeError) and "too deeply" not in str(exc):
+            # A NaN/Infinity literal: parse again permissively, only to name the field.
+            try:
+                path = _non_finite_path(json.loads(text))
+            except (ValueError, RecursionError):
+                path = None
+            problem = f"{path}: {exc}" if path else problem
+        raise InvalidLine(problem) from None
+    return import_row_parse(record, line=line, namespace=namespace, space=space)
 
 
 # --- import: the file -------------------------------------------------------------------------
@@ -409,10 +498,8 @@ class ImportSummary:
     #: Created under a new id because another memory held the exported one.
     ids_reassigned: int = 0
     error_count: int = 0
-    #: The first ``MAX_REPORTED_ERRORS`` rejected lines, in file order.
+    #: The first ``MAX_REPORTED_ERRORS`` rejected lines (in file order once the import ends).
     errors: list[LineError] = field(default_factory=list)
-    #: Stored lines whose ``mergedInto`` could not be linked.
-    warnings: list[LineError] = field(default_factory=list)
     embedding_model: str = ""
 
     @property
@@ -423,34 +510,59 @@ class ImportSummary:
     def reject(self, line: int, message: str) -> None:
         self.error_count += 1
         if len(self.errors) < MAX_REPORTED_ERRORS:
+            # Printable whatever the line held: lone surrogates escaped, long values cut.
+            message = message.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+            if len(message) > MAX_MESSAGE_CHARS:
+                message = message[: MAX_MESSAGE_CHARS - 1] + "…"
             self.errors.append(LineError(line, message))
+
+
+class ImportInterrupted(Exception):
+    """The import stopped for a reason that is not a line's (database, embedding provider,
+    Ctrl-C). What was stored stays; running the same import again continues it."""
+
+    def __init__(self, summary: ImportSummary, line: int, cause: BaseException):
+        super().__init__(f"interrupted at line {line}: {type(cause).__name__}: {cause}")
+        self.summary = summary
+        self.line = line
 
 
 _MEMORY_COLUMNS = (
     "id", "namespace", "content", "content_hash", "normalized_hash", "tier", "tier_last_updated",
     "access_count", "last_accessed", "resonance_phi", "phi_decayed_at", "is_catalyst", "pinned",
     "category", "tags", "source", "metadata", "occurred_at", "created_at", "updated_at", "deleted_at",
+    "merged_into_id",
 )  # fmt: skip
 _ROW_PLACEHOLDERS = "(" + ", ".join(["%s"] * len(_MEMORY_COLUMNS)) + ")"
 
 
+def _line_id(record: dict, namespace: str) -> uuid.UUID:
+    """The id of a line that has none: the same for the same line on every run."""
+    canonical = json.dumps(record, sort_keys=True, separators=(",", ":"))
+    return uuid.uuid5(_REASSIGNED_ID_NAMESPACE, f"line/{namespace}/{canonical}")
+
+
+def _reassigned_id(row: ImportRow) -> uuid.UUID:
+    """The id of a line whose exported id another memory holds: the same on every run."""
+    return uuid.uuid5(_REASSIGNED_ID_NAMESPACE, f"{row.exported_id}/{row.namespace}/{row.content_hash}")
+
+
 class _Importer:
-    def __init__(self, summary: ImportSummary):
+    def __init__(self, summary: ImportSummary, space: EmbeddingSpace):
         self.summary = summary
-        provider = get_provider()
-        self.model_id = provider.model_id
-        self.dimensions = provider.dimensions
-        summary.embedding_model = provider.model_id
+        self.space = space
+        summary.embedding_model = space.model_id
         #: exported id → stored id, only where they differ (for ``mergedInto``).
         self.id_map: dict[uuid.UUID, uuid.UUID] = {}
-        #: (stored id, exported target, line) of created memories that were merged.
-        self.pending_merges: list[tuple[uuid.UUID, uuid.UUID, int]] = []
 
     # One batch: find duplicates, embed what needs it (one call), insert.
     def store(self, batch: list[ImportRow]) -> None:
         fresh = self._drop_duplicates(batch)
         if not fresh:
             return
+        for row in fresh:
+            if row.merged_into is not None:  # its target was stored before (see ``store_merged``)
+                row.values["merged_into_id"] = self.id_map.get(row.merged_into, row.merged_into)
         self._embed(fresh)
         try:
             with transaction.atomic():
@@ -471,13 +583,12 @@ class _Importer:
                 self.summary.created += 1
                 if row.id != row.exported_id:
                     self.summary.ids_reassigned += 1
-                if row.merged_into is not None:
-                    self.pending_merges.append((row.id, row.merged_into, row.line))
             else:  # a concurrent import or add stored it first
                 self.summary.duplicates += 1
 
     def _drop_duplicates(self, batch: list[ImportRow]) -> list[ImportRow]:
-        stored = Memory.objects.filter(id__in=[r.id for r in batch]).values_list("id", "namespace", "content_hash")
+        wanted = {r.exported_id for r in batch} | {_reassigned_id(r) for r in batch}
+        stored = Memory.objects.filter(id__in=wanted).values_list("id", "namespace", "content_hash")
         by_id = {memory_id: (namespace, digest) for memory_id, namespace, digest in stored}
         live_rows = [r for r in batch if not r.deleted]
         live = {}
@@ -494,12 +605,15 @@ class _Importer:
         for row in batch:
             key = (row.namespace, row.content_hash)
             holder = by_id.get(row.id)
+            if holder is not None and holder != key:  # the exported id belongs to another memory
+                row.id = _reassigned_id(row)
+                holder = by_id.get(row.id)
+                if holder is not None and holder != key:  # a uuid5 collision: never seen, still handled
+                    row.id, holder = uuid.uuid4(), None
+                self.id_map[row.exported_id] = row.id
             if holder == key:
                 self.summary.duplicates += 1
                 continue
-            if holder is not None:  # the exported id belongs to another memory
-                row.id = uuid.uuid4()
-                self.id_map[row.exported_id] = row.id
             if not row.deleted and key in live:
                 self.summary.duplicates += 1
                 if live[key] != row.exported_id:
@@ -514,17 +628,20 @@ class _Importer:
     def _embed(self, rows: list[ImportRow]) -> None:
         missing = []
         for row in rows:
-            usable = row.vector is not None and row.vector.shape == (self.dimensions,)
-            if usable and row.embedding_model == self.model_id:
+            usable = row.vector is not None and row.vector.shape == (self.space.dimensions,)
+            if usable and row.embedding_model == self.space.model_id:
                 self.summary.embeddings_reused += 1
             else:
                 missing.append(row)
-        if not missing:
-            return
-        embedded = embed_texts([row.content for row in missing])  # one model call for the batch
-        for row, embedding in zip(missing, embedded.embeddings):
-            row.vector, row.embedding_model, row.truncated = embedding.vector, embedded.model_id, embedding.truncated
-        self.summary.embedded += len(missing)
+        by_namespace: dict[str, list[ImportRow]] = {}
+        for row in missing:
+            by_namespace.setdefault(row.namespace, []).append(row)
+        for namespace, rows_of_namespace in by_namespace.items():  # one model call per namespace of the batch
+            embedded = embed_texts([row.content for row in rows_of_namespace], namespace=namespace)
+            for row, embedding in zip(rows_of_namespace, embedded.embeddings):
+                row.vector, row.truncated = embedding.vector, embedding.truncated
+                row.embedding_model = embedded.model_id
+            self.summary.embedded += len(rows_of_namespace)
 
     def _insert(self, rows: list[ImportRow]) -> set[uuid.UUID]:
         # One order for every importer: concurrent imports wait on each other's
@@ -558,24 +675,53 @@ class _Importer:
         )
         return created
 
-    def link_merges(self) -> None:
-        """Set ``merged_into`` of the created merged memories, now that every survivor is stored."""
-        pairs = [(memory_id, self.id_map.get(target, target), line) for memory_id, target, line in self.pending_merges]
-        linked: set[uuid.UUID] = set()
-        for start in range(0, len(pairs), _MERGE_UPDATE_CHUNK):
-            chunk = pairs[start : start + _MERGE_UPDATE_CHUNK]
-            with connection.cursor() as cursor:
-                cursor.execute(
-                    f"UPDATE {Memory._meta.db_table} m SET merged_into_id = v.target "
-                    f"FROM (VALUES {', '.join(['(%s::uuid, %s::uuid)'] * len(chunk))}) AS v(id, target) "
-                    f"WHERE m.id = v.id AND EXISTS (SELECT 1 FROM {Memory._meta.db_table} t WHERE t.id = v.target) "
-                    "RETURNING m.id",
-                    [value for memory_id, target, _ in chunk for value in (memory_id, target)],
-                )
-                linked.update(row[0] for row in cursor.fetchall())
-        for memory_id, _, line in pairs:
-            if memory_id not in linked:
-                self.summary.warnings.append(LineError(line, MESSAGE_MERGE_TARGET_MISSING))
+    def merge_levels(self, merged: list["_MergedLine"]) -> list[set[int]]:
+        """Line numbers of the merged lines to store, in rounds: a round's targets are
+        stored already or in an earlier round. The other merged lines are rejected here."""
+        in_file = {entry.exported_id: entry.namespace for entry in merged}
+        outside = {self.id_map.get(entry.target, entry.target) for entry in merged if entry.target not in in_file}
+        stored_namespace = self._stored_namespaces(outside)
+        ready, pending = [], []
+        for entry in merged:
+            if entry.target in in_file:
+                where = in_file[entry.target]
+            else:
+                where = stored_namespace.get(self.id_map.get(entry.target, entry.target))
+                if where is None:
+                    self.summary.reject(entry.line, MESSAGE_MERGE_TARGET_MISSING)
+                    continue
+            if where != entry.namespace:
+                self.summary.reject(entry.line, MESSAGE_MERGE_OTHER_NAMESPACE)
+            elif entry.target in in_file:
+                pending.append(entry)  # waits for its target's round
+            else:
+                ready.append(entry)
+        levels, accepted = [], set()
+        while ready:
+            levels.append({entry.line for entry in ready})
+            accepted.update(entry.exported_id for entry in ready)
+            ready = [entry for entry in pending if entry.target in accepted]
+            pending = [entry for entry in pending if entry.target not in accepted]
+        for entry in pending:
+            self.summary.reject(entry.line, MESSAGE_MERGE_LOOP)
+        return levels
+
+    def _stored_namespaces(self, ids: set[uuid.UUID]) -> dict[uuid.UUID, str]:
+        found, ids = {}, list(ids)
+        for start in range(0, len(ids), _ID_LOOKUP_CHUNK):
+            chunk = ids[start : start + _ID_LOOKUP_CHUNK]
+            found.update(Memory.objects.filter(id__in=chunk).values_list("id", "namespace"))
+        return found
+
+
+@dataclass(frozen=True)
+class _MergedLine:
+    """What deciding a ``mergedInto`` needs of a line kept aside (its text is spooled)."""
+
+    line: int
+    exported_id: uuid.UUID
+    namespace: str
+    target: uuid.UUID
 
 
 def _decoded(raw: bytes | str, line: int) -> str:
@@ -587,14 +733,6 @@ def _decoded(raw: bytes | str, line: int) -> str:
     return raw.removeprefix("\ufeff") if line == 1 else raw
 
 
-def _parse_line(text: str, *, line: int, namespace: str | None) -> ImportRow:
-    try:
-        record = json.loads(text)
-    except ValueError as exc:
-        raise InvalidLine(f"{MESSAGE_BAD_JSON} ({exc})") from None
-    return import_row_parse(record, line=line, namespace=namespace)
-
-
 def memories_import(
     *,
     lines: Iterable[bytes | str],
@@ -603,36 +741,64 @@ def memories_import(
 ) -> ImportSummary:
     """Store the memories of a JSON Lines stream; ``namespace`` puts every line in that namespace.
 
-    Reads one line at a time and keeps one batch in memory. Raises
-    :class:`~memories.embeddings.EmbeddingError` when the provider fails: the batches
-    before it are stored, and running the same import again skips them as duplicates.
+    Reads one line at a time and keeps one batch in memory (lines with ``mergedInto`` go
+    to a temporary file until the rest is stored). A bad line is counted in the summary
+    and skipped. Raises :class:`ImportInterrupted` (with the summary so far) when
+    something else fails, e.g. the embedding provider: the batches before it are stored,
+    and running the same import again skips them as duplicates.
     """
     if namespace is not None and not (_NAMESPACE_PATTERN.match(namespace) and len(namespace) <= MAX_NAMESPACE_CHARS):
         raise InvalidNamespace(
             f"namespace {namespace!r}: letters, digits, '-' and '_' only, at most {MAX_NAMESPACE_CHARS} characters"
         )
     summary = ImportSummary()
-    importer = _Importer(summary)
-    batch: list[ImportRow] = []
-    for number, raw in enumerate(lines, start=1):
+    space = EmbeddingSpace.configured()
+    importer = _Importer(summary, space)
+    number = 0
+    with tempfile.TemporaryFile() as spool:
         try:
-            text = _decoded(raw, number)
-        except InvalidLine as exc:
-            summary.lines += 1
-            summary.reject(number, str(exc))
-            continue
-        if not text.strip():
-            continue
-        summary.lines += 1
-        try:
-            batch.append(_parse_line(text, line=number, namespace=namespace))
-        except InvalidLine as exc:
-            summary.reject(number, str(exc))
-            continue
-        if len(batch) >= batch_size:
-            importer.store(batch)
-            batch = []
-    if batch:
-        importer.store(batch)
-    importer.link_merges()
+            merged: list[_MergedLine] = []
+            batch: list[ImportRow] = []
+            for number, raw in enumerate(lines, start=1):
+                try:
+                    text = _decoded(raw, number)
+                except InvalidLine as exc:
+                    summary.lines += 1
+                    summary.reject(number, str(exc))
+                    continue
+                if not text.strip():
+                    continue
+                summary.lines += 1
+                try:
+                    row = _parse_line(text, line=number, namespace=namespace, space=space)
+                except InvalidLine as exc:
+                    summary.reject(number, str(exc))
+                    continue
+                if row.merged_into is not None:
+                    merged.append(_MergedLine(number, row.exported_id, row.namespace, row.merged_into))
+                    spool.write(b"%d\t%s\n" % (number, text.rstrip("\r\n").encode("utf-8")))
+                    continue
+                batch.append(row)
+                if len(batch) >= batch_size:
+                    importer.store(batch)
+                    batch = []
+            if batch:
+                importer.store(batch)
+            for level in importer.merge_levels(merged):
+                spool.seek(0)
+                batch = []
+                for entry in spool:
+                    line_text, text = entry.decode("utf-8").rstrip("\n").split("\t", 1)
+                    number = int(line_text)
+                    if number in level:
+                        batch.append(_parse_line(text, line=number, namespace=namespace, space=space))
+                    if len(batch) >= batch_size:
+                        importer.store(batch)
+                        batch = []
+                if batch:
+                    importer.store(batch)
+        except (Exception, KeyboardInterrupt) as exc:
+            summary.errors.sort(key=lambda error: error.line)
+            raise ImportInterrupted(summary, number, exc) from exc
+    summary.errors.sort(key=lambda error: error.line)
     return summary

@@ -461,7 +461,7 @@ def memory_query(
 
     threshold = settings.ANIMA_SIMILARITY_THRESHOLD if similarity_threshold is None else similarity_threshold
     filters = filters or QueryFilters()
-    embedded = embed_texts([query])
+    embedded = embed_texts([query], namespace=namespace)
     vector = embedded.embeddings[0].vector
     with transaction.atomic():
         common = dict(

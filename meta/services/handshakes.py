@@ -5,7 +5,9 @@ same text: it opens with the theme of the highest-φ memory, names the top 3 mem
 φ then access count, the newest 3 open threads (category ``research_thread``, tier
 active or thread) labelled α, β, γ, the latest reflection's first recommendation when
 there is one, and ends with an invitation to continue. A handshake is reused for 24
-hours unless a new one is forced, and expires after 7 days.
+hours unless a new one is forced, and expires after 7 days. A handshake records the ids
+of every memory it quotes (``quoted_ids``): purging or editing one of them deletes it,
+so no handshake keeps serving a text that is gone. A read-only key never writes one.
 """
 
 from datetime import timedelta
@@ -53,7 +55,8 @@ def handshake_text(*, top: list[Memory], threads: list[Memory], recommendation: 
     return " ".join(parts)
 
 
-def handshake_generate(*, namespace: str) -> Handshake:
+def handshake_compose(*, namespace: str) -> Handshake:
+    """A handshake built from the namespace's memories now, not saved."""
     top = list(
         Memory.objects.filter(LIVE, namespace=namespace)
         .defer("search_vector")
@@ -72,17 +75,28 @@ def handshake_generate(*, namespace: str) -> Handshake:
         .first()
     )
     now = timezone.now()
-    return Handshake.objects.create(
+    return Handshake(
         namespace=namespace,
         created_at=now,
         expires_at=now + HANDSHAKE_LIFETIME,
         prompt_text=handshake_text(top=top, threads=threads, recommendation=latest[0] if latest else None),
         top_memories=[{"id": str(m.pk), "content": m.content, "phi": m.resonance_phi} for m in top],
+        quoted_ids=list(dict.fromkeys(m.pk for m in [*top, *threads])),
     )
 
 
-def handshake_current(*, namespace: str, force: bool = False) -> tuple[Handshake, bool]:
-    """The latest unexpired handshake younger than 24 h, else a new one; (handshake, created)."""
+def handshake_generate(*, namespace: str) -> Handshake:
+    handshake = handshake_compose(namespace=namespace)
+    handshake.save(force_insert=True)
+    return handshake
+
+
+def handshake_current(*, namespace: str, force: bool = False, save: bool = True) -> tuple[Handshake, bool]:
+    """The latest unexpired handshake younger than 24 h, else a new one; (handshake, created).
+
+    With ``save=False`` (a read-only key) nothing is written: without a recent handshake
+    the answer is composed now and not kept (``id`` is ``None``, ``created`` false).
+    """
     now = timezone.now()
     if not force:
         recent = (
@@ -92,7 +106,15 @@ def handshake_current(*, namespace: str, force: bool = False) -> tuple[Handshake
         )
         if recent is not None:
             return recent, False
+    if not save:
+        return handshake_compose(namespace=namespace), False
     return handshake_generate(namespace=namespace), True
+
+
+def handshakes_forget_quoting(*, namespace: str, memory_ids) -> int:
+    """Delete the handshakes that quote any of ``memory_ids`` (purged or edited); how many."""
+    deleted, _ = Handshake.objects.filter(namespace=namespace, quoted_ids__overlap=list(memory_ids)).delete()
+    return deleted
 
 
 def handshakes_history(*, namespace: str, limit: int) -> list[Handshake]:

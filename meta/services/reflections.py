@@ -33,6 +33,9 @@ METRIC_KEYS = (
     "total_relevance_score",
     "relevant_results",
 )
+#: The largest counter a session reports (validated at the API; clamped here as well, so
+#: that no ratio of two counters can overflow or lose all precision).
+METRIC_MAX = 1e12
 
 
 @dataclass(frozen=True)
@@ -126,7 +129,15 @@ def recommendations_for(metrics: dict, session: dict) -> list[str]:
 
 
 def _session_numbers(session_metrics: dict) -> dict:
-    return {key: float(session_metrics.get(key) or 0) for key in METRIC_KEYS}
+    numbers = {}
+    for key in METRIC_KEYS:
+        value = session_metrics.get(key)
+        try:
+            number = float(value) if isinstance(value, (int, float)) and not isinstance(value, bool) else 0.0
+        except OverflowError:  # an integer beyond a double
+            number = METRIC_MAX
+        numbers[key] = min(max(number, 0.0), METRIC_MAX) if not math.isnan(number) else 0.0
+    return numbers
 
 
 def reflection_record(
@@ -178,6 +189,30 @@ def reflections_latest(
     if reflection_type is not None:
         reflections = reflections.filter(reflection_type=reflection_type)
     return list(reflections.order_by("-created_at", "-id")[:limit])
+
+
+def reflections_hubs_scrub(*, namespace: str, memory_ids, contents: dict[str, str] | None = None) -> int:
+    """Reflections' hub entries of ``memory_ids``: removed (a purge) or, for the ids in
+    ``contents`` (an edit), given the new text's preview. Rows changed."""
+    ids = {str(memory_id) for memory_id in memory_ids}
+    contents = contents or {}
+    match = Q()
+    for memory_id in ids:
+        match |= Q(metrics__contains={"hubs": [{"memoryId": memory_id}]})
+    if not match:
+        return 0
+    changed = 0
+    for reflection in MetaReflection.objects.filter(match, namespace=namespace).only("metrics"):
+        hubs = []
+        for hub in reflection.metrics.get("hubs") or []:
+            memory_id = hub.get("memoryId")
+            if memory_id in contents:
+                hubs.append({**hub, "preview": contents[memory_id][:HUB_PREVIEW_CHARS]})
+            elif memory_id not in ids:
+                hubs.append(hub)
+        MetaReflection.objects.filter(pk=reflection.pk).update(metrics={**reflection.metrics, "hubs": hubs})
+        changed += 1
+    return changed
 
 
 def conversation_reflection_record(*, namespace: str, **fields) -> ConversationReflection:

@@ -276,7 +276,7 @@ def test_openai_batch_vectors_are_matched_to_texts_by_index(embedding_server, us
     use_openai(embedding_server.base_url)
     texts = ["alpha", "beta", "gamma"]
 
-    result = embeddings.embed_texts(texts)  # the server lists the rows in reverse order
+    result = embeddings.embed_texts(texts, namespace="default")  # the server lists the rows in reverse order
 
     assert len(embedding_server.embedding_requests()) == 1
     for text, embedding in zip(texts, result.embeddings):
@@ -554,9 +554,9 @@ def test_local_short_content_is_not_truncated(post_json):
 
 def test_truncation_flag_survives_the_cache():
     content = long_english_text()
-    embeddings.embed_texts([content])
+    embeddings.embed_texts([content], namespace="default")
 
-    cached = embeddings.embed_texts([content])
+    cached = embeddings.embed_texts([content], namespace="default")
 
     assert cached.provider_label == "cache"
     assert cached.embeddings[0].truncated is True

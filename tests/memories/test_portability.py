@@ -356,7 +356,7 @@ def test_broken_lines_are_reported_by_number_and_the_rest_is_imported(tmp_path, 
         pytest.param(good("a", isCatalyst="yes"), "isCatalyst: must be true or false", id="catalyst-string"),
         pytest.param(good("a", namespace="bad space"), "namespace", id="bad-namespace"),
         pytest.param(good("a\u0000b"), "content: contains a NUL character", id="nul-in-content"),
-        pytest.param(good("a", metadata={"k": "\u0000"}), "metadata: contains a NUL", id="nul-in-metadata"),
+        pytest.param(good("a", metadata={"k": "\u0000"}), "metadata.k: contains a NUL", id="nul-in-metadata"),
         pytest.param(good("a", embedding=["x"]), "embedding: must be a non-empty list of numbers", id="bad-vector"),
         pytest.param(good("a", contentHash="abc"), "unknown key(s): contentHash", id="unknown-key"),
     ],
@@ -412,18 +412,18 @@ def test_an_empty_file_is_not_a_failure(tmp_path, fake_embedder):
     assert "read 0 lines" in out
 
 
-def test_a_merge_target_missing_from_the_file_is_left_empty_with_a_warning(tmp_path, fake_embedder):
+def test_a_merge_target_missing_from_the_file_rejects_the_line(tmp_path, fake_embedder):
     path = tmp_path / "orphan.jsonl"
     write_lines(
         path,
-        [good("merged away", deletedAt="2026-01-01T00:00:00Z", mergedInto=str(uuid.uuid4()))],
+        [good("kept"), good("merged away", deletedAt="2026-01-01T00:00:00Z", mergedInto=str(uuid.uuid4()))],
     )
 
     out, err = import_file(path)
 
-    assert "created 1" in out
-    assert "line 1: mergedInto names a memory that is neither stored nor in the file" in err
-    assert Memory.objects.get().merged_into_id is None
+    assert "created 1, duplicates 0, errors 1 (lines 2)" in out
+    assert "line 2: mergedInto: names no memory of this namespace, stored or in the file" in err
+    assert list(Memory.objects.values_list("content", flat=True)) == ["kept"]
 
 
 def test_a_merge_target_later_in_the_file_is_linked(tmp_path, fake_embedder):
@@ -440,6 +440,37 @@ def test_a_merge_target_later_in_the_file_is_linked(tmp_path, fake_embedder):
     memories_import(lines=path.open("rb"), batch_size=1)
 
     assert Memory.objects.get(content="merged away").merged_into_id == survivor
+
+
+def test_a_merge_target_stored_before_the_import_is_linked(tmp_path, fake_embedder):
+    (survivor,) = make_memories([{"content": "the survivor", "vector": random_vector(1)}])
+    path = tmp_path / "stored.jsonl"
+    write_lines(path, [good("merged away", deletedAt="2026-01-01T00:00:00Z", mergedInto=str(survivor.id))])
+
+    summary = memories_import(lines=path.open("rb"))
+
+    assert (summary.created, summary.error_count) == (1, 0)
+    assert Memory.objects.get(content="merged away").merged_into_id == survivor.id
+
+
+def test_one_file_imported_into_two_namespaces_links_each_merge_inside_its_namespace(tmp_path, fake_embedder):
+    survivor = uuid.uuid4()
+    path = tmp_path / "twice.jsonl"
+    write_lines(
+        path,
+        [
+            good("merged away", deletedAt="2026-01-01T00:00:00Z", mergedInto=str(survivor)),
+            good("the survivor", id=str(survivor)),
+        ],
+    )
+
+    first = memories_import(lines=path.open("rb"), namespace="alice")
+    second = memories_import(lines=path.open("rb"), namespace="bob")
+
+    assert (first.created, first.error_count, second.created, second.error_count) == (2, 0, 2, 0)
+    for namespace in ("alice", "bob"):
+        merged = Memory.objects.get(namespace=namespace, content="merged away")
+        assert Memory.objects.get(id=merged.merged_into_id).namespace == namespace
 
 
 def test_minimal_lines_get_the_defaults_of_a_new_memory(tmp_path, fake_embedder, settings):

@@ -444,7 +444,7 @@ def test_patch_content_rehashes_and_reembeds_with_the_model(post_json, api):
     assert stored.content_hash == content_hash("Lunch is at noon in the atrium.")
     assert stored.normalized_hash == normalized_hash("Lunch is at noon in the atrium.")
     after = stored_vector(memory["id"])
-    expected = embeddings.embed_texts(["Lunch is at noon in the atrium."]).embeddings[0].vector
+    expected = embeddings.embed_texts(["Lunch is at noon in the atrium."], namespace="default").embeddings[0].vector
     assert float(np.dot(before, after)) < 0.9
     assert np.allclose(after, expected, atol=1e-5)
 

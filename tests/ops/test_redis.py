@@ -91,8 +91,8 @@ def test_cache_counts_and_entries_are_shared_by_two_processes(settings, redis_ur
     caches["embeddings"].clear()
 
     # Another process embeds a text twice: one miss (model call), one hit.
-    _django("from memories.embeddings import embed_texts; embed_texts(['shared text']); embed_texts(['shared text'])", _env(redis_url))
-    here = embeddings.embed_texts(["shared text"])  # this process finds the other's vector
+    _django("from memories.embeddings import embed_texts; embed_texts(['shared text'], namespace='default'); embed_texts(['shared text'], namespace='default')", _env(redis_url))
+    here = embeddings.embed_texts(["shared text"], namespace="default")  # this process finds the other's vector
 
     assert here.provider_label == "cache"
     stats = api.get("/api/v1/meta/cache-stats").json()["data"]["cache"]

@@ -4,6 +4,8 @@ Streams through a server-side cursor (``memories.services.portability.memories_e
 so memory use stays flat at any table size. A file is written as ``PATH.partial`` and
 renamed when complete (removed when the export fails), so an interrupted export never
 leaves a file that looks whole.
+The file is created with mode 0600 (owner only, whatever the umask): it holds every
+memory of the exported namespaces.
 With no ``--output`` (or ``-``) the lines go to standard output and the progress bar
 and summary to standard error.
 """
@@ -18,6 +20,20 @@ from tqdm import tqdm
 from memories.services.portability import EXPORT_CHUNK_SIZE, memories_export, memories_export_count
 
 STDOUT = "-"
+#: Owner read/write only: an export holds every memory of its namespaces.
+FILE_MODE = 0o600
+
+
+def _open_private(path: str):
+    """Open ``path`` for writing as a file only its owner can read (0600, whatever the
+    umask; a stale file of that name is truncated and narrowed; a symlink is refused)."""
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    try:
+        os.fchmod(fd, FILE_MODE)
+        return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
+    except BaseException:
+        os.close(fd)
+        raise
 
 
 class Command(BaseCommand):
@@ -45,7 +61,7 @@ class Command(BaseCommand):
         )
         partial = f"{output}.partial"
         try:
-            stream = self.stdout if to_stdout else open(partial, "w", encoding="utf-8", newline="\n")
+            stream = self.stdout if to_stdout else _open_private(partial)
         except OSError as exc:
             raise CommandError(f"cannot write {partial}: {exc.strerror}") from None
         written = 0

@@ -1,10 +1,12 @@
 """``manage.py import_memories``: store memories from a JSON Lines file (SPEC §7).
 
-Idempotent and safe to run concurrently (``memories.services.portability``): lines
-already stored are counted as duplicates. Each rejected line is reported with its line
-number and skipped; the exit status is non-zero only when nothing could be read (the
-file cannot be opened, or every line was rejected) or the embedding provider failed
-(re-running continues: the stored batches count as duplicates).
+Every line is validated before anything of it is written (``memories.services.portability``).
+A rejected line is reported on standard error as ``PATH: line N: field: why`` and skipped;
+the summary counts it and names the first line numbers. Idempotent and safe to run
+concurrently: to resume an interrupted import, run the same command again — stored lines
+count as duplicates. The exit status is non-zero when nothing could be read (the file
+cannot be opened, or every line was rejected) or the import was interrupted (database,
+embedding provider, Ctrl-C); an interrupted import still prints its summary first.
 """
 
 import os
@@ -15,9 +17,11 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from memories.embeddings import EmbeddingError
-from memories.services.portability import IMPORT_BATCH_SIZE, InvalidNamespace, memories_import
+from memories.services.portability import IMPORT_BATCH_SIZE, ImportInterrupted, InvalidNamespace, memories_import
 
 STDIN = "-"
+#: Line numbers named in the one-line summary (every kept error is printed above it).
+SUMMARY_LINE_NUMBERS = 20
 
 
 def _counted(stream, bar):
@@ -26,15 +30,30 @@ def _counted(stream, bar):
         yield line
 
 
-def _error_lines(summary, shown: int = 20) -> str:
+def _error_lines(summary) -> str:
     if not summary.error_count:
         return ""
-    numbers = ", ".join(str(error.line) for error in summary.errors[:shown])
-    return f" (lines {numbers}{', …' if summary.error_count > shown else ''})"
+    numbers = ", ".join(str(error.line) for error in summary.errors[:SUMMARY_LINE_NUMBERS])
+    return f" (lines {numbers}{', …' if summary.error_count > SUMMARY_LINE_NUMBERS else ''})"
+
+
+def _summary_message(summary, elapsed: float) -> str:
+    message = (
+        f"read {summary.lines} lines in {elapsed:.1f} s: created {summary.created}, "
+        f"duplicates {summary.duplicates}, errors {summary.error_count}{_error_lines(summary)}; "
+        f"vectors: {summary.embeddings_reused} from the file, "
+        f"{summary.embedded} embedded with {summary.embedding_model}"
+    )
+    if summary.ids_reassigned:
+        message += f"; {summary.ids_reassigned} stored under a new id (their id was taken)"
+    return message
 
 
 class Command(BaseCommand):
-    help = "Import memories from a JSON Lines file (as written by export_memories); '-' reads standard input."
+    help = (
+        "Import memories from a JSON Lines file (as written by export_memories); '-' reads standard input. "
+        "Run it again to resume an interrupted import."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("path", help="the .jsonl file, or - for standard input")
@@ -53,37 +72,33 @@ class Command(BaseCommand):
             raise CommandError(f"cannot read {path}: {exc.strerror}") from None
         total = None if path == STDIN else os.fstat(stream.fileno()).st_size
         started = time.monotonic()
+        interrupted = None
         try:
             with tqdm(
                 total=total, desc="importing", unit="B", unit_scale=True, disable=no_progress, file=self.stderr
             ) as bar:
                 summary = memories_import(lines=_counted(stream, bar), namespace=namespace, batch_size=batch_size)
-        except EmbeddingError as exc:
-            raise CommandError(
-                f"the embedding provider failed ({exc}); the batches before it are stored — "
-                "run the same import again to continue (stored lines count as duplicates)"
-            ) from None
+        except ImportInterrupted as exc:
+            summary, interrupted = exc.summary, exc
         except InvalidNamespace as exc:
             raise CommandError(str(exc)) from None
         finally:
             if path != STDIN:
                 stream.close()
-        elapsed = time.monotonic() - started
+        message = _summary_message(summary, time.monotonic() - started)
         for error in summary.errors:
             self.stderr.write(f"{path}: {error}")
         if summary.error_count > len(summary.errors):
             self.stderr.write(f"{path}: … and {summary.error_count - len(summary.errors)} more rejected lines")
-        for warning in summary.warnings:
-            self.stderr.write(f"{path}: {warning} (warning)")
-        message = (
-            f"read {summary.lines} lines in {elapsed:.1f} s: created {summary.created}, "
-            f"duplicates {summary.duplicates}, errors {summary.error_count}{_error_lines(summary)}; "
-            f"vectors: {summary.embeddings_reused} from the file, "
-            f"{summary.embedded} embedded with {summary.embedding_model}"
-        )
-        if summary.ids_reassigned:
-            message += f"; {summary.ids_reassigned} stored under a new id (their id was taken)"
+        if interrupted is not None:
+            self.stderr.write(self.style.WARNING(message))
+            cause = interrupted.__cause__
+            reason = "the embedding provider failed: " if isinstance(cause, EmbeddingError) else ""
+            raise CommandError(
+                f"{path}: {reason}{interrupted}; the batches stored before it stay — "
+                "run the same import again to continue (stored lines count as duplicates)"
+            ) from None
         if summary.nothing_read:
             raise CommandError(f"nothing could be read from {path}: {message}")
-        style = self.style.WARNING if summary.error_count or summary.warnings else self.style.SUCCESS
+        style = self.style.WARNING if summary.error_count else self.style.SUCCESS
         self.stdout.write(style(message))
