@@ -11,6 +11,8 @@ TIER_HEADINGS = {
     "thread": "Thread — recurring, used across conversations",
     "active": "Active — recent",
 }
+#: How a handshake Anima composed for a read-only key, and did not store, is labelled.
+HANDSHAKE_NOT_STORED = "composed for a read-only key, not stored"
 
 
 _PLURALS = {"memory": "memories", "access": "accesses"}
@@ -151,4 +153,6 @@ def reflection_text(reflection: m.MetaReflection) -> str:
 
 
 def handshake_text(handshake: m.Handshake) -> str:
+    if handshake.id is None:  # a read-only key's: composed for this request, never stored
+        return f"{handshake.prompt_text}\n\n({HANDSHAKE_NOT_STORED})"
     return f"{handshake.prompt_text}\n\n(handshake {handshake.id}, valid until {handshake.expires_at:%Y-%m-%d %H:%M} UTC)"

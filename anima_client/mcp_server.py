@@ -27,12 +27,16 @@ Over streamable HTTP anyone who reaches the port is a caller, so the server has 
 of its own: every request carries ``Authorization: Bearer <an Anima API key>`` (the keys
 of the REST API), checked by the SDK's bearer middleware (``AuthSettings`` with our
 ``AnimaKeyVerifier``) before any tool runs — missing or refused: 401 with
-``WWW-Authenticate: Bearer``. The verifier asks Anima (``KEY_VERIFY_PATH``) and trusts a
-key it accepted for ``KEY_VERIFY_TTL`` seconds (cached by the key's SHA-256). Tools call
-Anima with *that caller's* key (one ``AsyncAnimaClient`` per key), so Anima applies the
-key's scope and namespace: a read key's ``remember`` is a tool error. ``ANIMA_API_KEY``
-and the key file are never used over HTTP. An MCP session belongs to the key that
-opened it (the SDK answers 404 to another key).
+``WWW-Authenticate: Bearer``. The verifier asks Anima (``KEY_VERIFY_PATH``), trusts a
+key it accepted for ``KEY_VERIFY_TTL`` seconds and refuses a key Anima refused for
+``KEY_REFUSAL_TTL`` seconds without asking again (both remembered by the key's SHA-256,
+at most ``KEY_CACHE_SIZE`` of each); at most ``KEY_VERIFY_CONCURRENCY`` verifications are
+in flight, so a flood of bad keys waits here instead of reaching Anima. Tools call
+Anima with *that caller's* key (one ``AsyncAnimaClient`` per key, the
+``CALLER_CLIENTS_SIZE`` most recently used kept open), so Anima applies the key's scope
+and namespace: a read key's ``remember`` is a tool error. ``ANIMA_API_KEY`` and the key
+file are never used over HTTP. An MCP session belongs to the key that opened it (the
+SDK answers 404 to another key).
 
 DNS rebinding (a web page making the browser talk to the server under a foreign name)
 is refused by the SDK's Host/Origin checks, on for every ``--host``: on loopback the
@@ -55,11 +59,14 @@ import os
 import re
 import sys
 import time
+from collections import OrderedDict
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, nullcontext
+from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 from uuid import UUID
 
+import anyio
 import httpx
 from mcp.server.auth.middleware.auth_context import get_access_token
 from mcp.server.auth.provider import AccessToken
@@ -91,7 +98,15 @@ PROCESS_SESSION = "process"
 KEY_VERIFY_PATH = "/api/v1/meta/cache-stats"
 #: Seconds a key Anima accepted is trusted before Anima is asked again.
 KEY_VERIFY_TTL = 60.0
+#: Seconds a key Anima refused (401) is refused without asking Anima again.
+KEY_REFUSAL_TTL = 10.0
+#: Most keys remembered as trusted, and as refused (the oldest verdicts are forgotten first).
+KEY_CACHE_SIZE = 1024
+#: Most key verifications in flight to Anima at once; more callers wait their turn.
+KEY_VERIFY_CONCURRENCY = 4
 KEY_VERIFY_TIMEOUT = 10.0
+#: Most per-key Anima clients (connection pools) kept open over HTTP.
+CALLER_CLIENTS_SIZE = 64
 #: What a bearer key may look like before Anima is asked about it (printable ASCII).
 KEY_SHAPE = re.compile(r"[\x21-\x7e]{1,512}")
 #: The SDK's Host/Origin defaults for a loopback ``--host``.
@@ -214,71 +229,149 @@ def key_digest(key: str) -> str:
     return hashlib.sha256(key.encode()).hexdigest()
 
 
+class KeyVerdicts:
+    """Key digests remembered until a deadline, at most ``size`` of them (the least
+    recently remembered forgotten first)."""
+
+    def __init__(self, *, ttl: float, size: int):
+        self.ttl = ttl
+        self.size = size
+        self._until: OrderedDict[str, float] = OrderedDict()  # digest -> time.monotonic() deadline
+
+    def __contains__(self, digest: str) -> bool:
+        until = self._until.get(digest)
+        if until is not None and until <= time.monotonic():
+            del self._until[digest]
+            return False
+        return until is not None
+
+    def remember(self, digest: str) -> None:
+        self._until[digest] = time.monotonic() + self.ttl
+        self._until.move_to_end(digest)
+        while len(self._until) > self.size:
+            self._until.popitem(last=False)
+
+
 class AnimaKeyVerifier:
     """The SDK's ``TokenVerifier`` for Anima API keys: a bearer is valid when Anima accepts
     it for ``GET KEY_VERIFY_PATH`` (200, or 403: a known key of a narrower scope). An
-    accepted key is trusted for ``ttl`` seconds; a refusal, or an Anima that cannot answer,
-    is not cached and rejects the request (fail closed: 401)."""
+    accepted key is trusted for ``ttl`` seconds, a refused one (401) refused for
+    ``refusal_ttl`` seconds, so each bad key costs Anima one request at most that often;
+    an Anima that cannot answer rejects the request (fail closed: 401) and is asked again
+    next time. At most ``concurrency`` requests to Anima run at once."""
 
-    def __init__(self, base_url: str, *, ttl: float = KEY_VERIFY_TTL, timeout: float = KEY_VERIFY_TIMEOUT):
+    def __init__(
+        self,
+        base_url: str,
+        *,
+        ttl: float = KEY_VERIFY_TTL,
+        refusal_ttl: float = KEY_REFUSAL_TTL,
+        cache_size: int = KEY_CACHE_SIZE,
+        concurrency: int = KEY_VERIFY_CONCURRENCY,
+        timeout: float = KEY_VERIFY_TIMEOUT,
+    ):
         self.base_url = base_url
-        self.ttl = ttl
         self.timeout = timeout
-        self._trusted_until: dict[str, float] = {}  # key digest -> time.monotonic() deadline
+        self._trusted = KeyVerdicts(ttl=ttl, size=cache_size)
+        self._refused = KeyVerdicts(ttl=refusal_ttl, size=cache_size)
+        self._asking = anyio.Semaphore(concurrency)
 
     async def verify_token(self, token: str) -> AccessToken | None:
         if not KEY_SHAPE.fullmatch(token):
             return None
         digest = key_digest(token)
-        now = time.monotonic()
-        if self._trusted_until.get(digest, 0.0) <= now:
-            if not await self._anima_accepts(token):
+        if digest not in self._trusted:
+            if digest in self._refused:
                 return None
-            self._trusted_until = {known: until for known, until in self._trusted_until.items() if until > now}
-            self._trusted_until[digest] = now + self.ttl
+            async with self._asking:
+                # While this call waited, another may have settled the same key.
+                if digest in self._refused:
+                    return None
+                if digest not in self._trusted:
+                    accepted = await self._anima_accepts(token)
+                    if accepted is None:
+                        return None
+                    if not accepted:
+                        self._refused.remember(digest)
+                        return None
+                    self._trusted.remember(digest)
         # client_id names the key, so the SDK binds each MCP session to the key that opened it.
         return AccessToken(token=token, client_id=f"anima-key-{digest[:16]}", scopes=[])
 
-    async def _anima_accepts(self, token: str) -> bool:
+    async def _anima_accepts(self, token: str) -> bool | None:
+        """True: Anima knows the key; False: it refused it (401); None: no answer."""
         headers = {"Authorization": f"Bearer {token}", "User-Agent": USER_AGENT}
         try:
             async with httpx.AsyncClient(base_url=self.base_url, timeout=self.timeout) as http:
                 response = await http.get(KEY_VERIFY_PATH, headers=headers)
         except httpx.HTTPError as error:
             logger.warning("cannot verify a bearer key: Anima is not reachable at %s (%s)", self.base_url, error)
-            return False
+            return None
         if response.status_code in (200, 403):
             return True
         if response.status_code == 401:
             logger.info("Anima refused a bearer key (key %s…)", key_digest(token)[:16])
-        else:
-            logger.warning("cannot verify a bearer key: Anima answered %d", response.status_code)
-        return False
+            return False
+        logger.warning("cannot verify a bearer key: Anima answered %d", response.status_code)
+        return None
+
+
+@dataclass
+class CallerClient:
+    client: AsyncAnimaClient
+    #: Tool calls using the client now.
+    leases: int = 0
+    #: Dropped from the pool: closed when its last lease ends.
+    evicted: bool = False
 
 
 class CallerClients:
-    """Over HTTP: one ``AsyncAnimaClient`` per caller key (kept for the process), so Anima
-    sees each caller's own key."""
+    """Over HTTP: one ``AsyncAnimaClient`` per caller key, so Anima sees each caller's own
+    key; the ``size`` most recently used are kept, the others closed. A tool call holds
+    its client by a lease (``lease``), so an evicted client still in use is closed when
+    its last call ends, never under it."""
 
-    def __init__(self, base_url: str, *, timeout: float):
+    def __init__(self, base_url: str, *, timeout: float, size: int = CALLER_CLIENTS_SIZE):
         self.base_url = base_url
         self.timeout = timeout
-        self._clients: dict[str, AsyncAnimaClient] = {}
+        self.size = size
+        self._clients: OrderedDict[str, CallerClient] = OrderedDict()  # key digest -> client
 
-    def for_caller(self) -> AsyncAnimaClient:
-        key = caller_key()
+    @asynccontextmanager
+    async def lease(self, key: str | None) -> AsyncIterator[AsyncAnimaClient]:
         if not key:  # the SDK's bearer middleware lets no such request through
             raise ToolError(NO_BEARER_HINT)
         digest = key_digest(key)
-        client = self._clients.get(digest)
-        if client is None:
-            client = self._clients[digest] = AsyncAnimaClient(self.base_url, key, timeout=self.timeout)
-        return client
+        held = self._clients.get(digest)
+        if held is None:
+            held = self._clients[digest] = CallerClient(AsyncAnimaClient(self.base_url, key, timeout=self.timeout))
+        self._clients.move_to_end(digest)
+        held.leases += 1
+        try:
+            while len(self._clients) > self.size:
+                _, oldest = self._clients.popitem(last=False)
+                oldest.evicted = True
+                if not oldest.leases:
+                    await close_quietly(oldest.client)
+            yield held.client
+        finally:
+            held.leases -= 1
+            if held.evicted and not held.leases:
+                await close_quietly(held.client)
 
     async def aclose(self) -> None:
-        for client in self._clients.values():
-            await client.aclose()
-        self._clients.clear()
+        """Close every client; one still in use closes when its call ends."""
+        while self._clients:
+            _, held = self._clients.popitem()
+            held.evicted = True
+            if not held.leases:
+                await close_quietly(held.client)
+
+
+async def close_quietly(client: AsyncAnimaClient) -> None:
+    """Close a client's connections, even while the calling task is being cancelled."""
+    with anyio.CancelScope(shield=True):
+        await client.aclose()
 
 
 def caller_key() -> str | None:
@@ -334,8 +427,8 @@ def build_server(
             finally:
                 await clients.aclose()
 
-        def anima(ctx: Context) -> AsyncAnimaClient:
-            return ctx.request_context.lifespan_context.for_caller()
+        def anima(ctx: Context) -> AbstractAsyncContextManager[AsyncAnimaClient]:
+            return ctx.request_context.lifespan_context.lease(caller_key())
 
         auth = {
             "token_verifier": AnimaKeyVerifier(url),
@@ -352,8 +445,8 @@ def build_server(
             async with AsyncAnimaClient(url, key, timeout=timeout) as client:
                 yield client
 
-        def anima(ctx: Context) -> AsyncAnimaClient:
-            return ctx.request_context.lifespan_context
+        def anima(ctx: Context) -> AbstractAsyncContextManager[AsyncAnimaClient]:
+            return nullcontext(ctx.request_context.lifespan_context)
 
         auth = {}
 
@@ -388,7 +481,8 @@ def build_server(
             conversation = conversations.start(session)
         started = time.perf_counter()
         try:
-            result = await anima(ctx).bootstrap(limit=limit, max_chars=max_chars, conversation_id=conversation.id)
+            async with anima(ctx) as client:
+                result = await client.bootstrap(limit=limit, max_chars=max_chars, conversation_id=conversation.id)
         except AnimaError as error:
             raise failed(error) from error
         conversation.record_bootstrap(result.all, (time.perf_counter() - started) * 1000)
@@ -418,10 +512,11 @@ def build_server(
     ) -> str:
         conversation = conversations.current(session_key(ctx))
         try:
-            result = await anima(ctx).add(
-                content, category=category, tags=tags, source=SOURCE, is_catalyst=is_catalyst or None,
-                occurred_at=occurred_at,
-            )
+            async with anima(ctx) as client:
+                result = await client.add(
+                    content, category=category, tags=tags, source=SOURCE, is_catalyst=is_catalyst or None,
+                    occurred_at=occurred_at,
+                )
         except AnimaError as error:
             raise failed(error) from error
         if result.is_duplicate:
@@ -478,11 +573,12 @@ def build_server(
         except ValueError as error:
             raise ToolError(f"Invalid arguments (since: {error}).") from error
         try:
-            result = await anima(ctx).query(
-                query, limit=limit, mode=mode, tiers=tiers, category=category, tags=tags, threshold=threshold,
-                conversation_id=conversation.id, metadata=metadata, created_after=created_after,
-                recency_half_life_days=recency_half_life_days,
-            )
+            async with anima(ctx) as client:
+                result = await client.query(
+                    query, limit=limit, mode=mode, tiers=tiers, category=category, tags=tags, threshold=threshold,
+                    conversation_id=conversation.id, metadata=metadata, created_after=created_after,
+                    recency_half_life_days=recency_half_life_days,
+                )
         except AnimaError as error:
             raise failed(error) from error
         conversation.record_recall(result)
@@ -507,7 +603,8 @@ def build_server(
             raise ToolError("Not all of those are memory ids; use ids shown by bootstrap or recall.") from error
         conversation = conversations.current(session_key(ctx))
         try:
-            result = await anima(ctx).feedback(ids, useful=useful, conversation_id=conversation.id)
+            async with anima(ctx) as client:
+                result = await client.feedback(ids, useful=useful, conversation_id=conversation.id)
         except AnimaError as error:
             raise failed(error) from error
         for memory in result.updated:
@@ -529,7 +626,8 @@ def build_server(
     ) -> str:
         conversation = conversations.current(session_key(ctx))
         try:
-            result = await anima(ctx).update_tier(memory_id.strip(), tier, reason=reason)
+            async with anima(ctx) as client:
+                result = await client.update_tier(memory_id.strip(), tier, reason=reason)
         except AnimaError as error:
             raise failed(error) from error
         conversation.record_use(result.memory.id)
@@ -554,11 +652,11 @@ def build_server(
             memory_id = str(UUID(memory_id.strip()))
         except ValueError as error:
             raise ToolError("That is not a memory id; use an id shown by bootstrap or recall.") from error
-        client = anima(ctx)
         try:
-            if purge:
-                return formatting.purged_text(await client.memories.purge(memory_id))
-            return formatting.deleted_text(await client.memories.delete(memory_id))
+            async with anima(ctx) as client:
+                if purge:
+                    return formatting.purged_text(await client.memories.purge(memory_id))
+                return formatting.deleted_text(await client.memories.delete(memory_id))
         except AnimaError as error:
             raise failed(error) from error
 
@@ -583,28 +681,28 @@ def build_server(
     ) -> str:
         session = session_key(ctx)
         conversation = conversations.current(session)
-        client = anima(ctx)
         subjective = (
             context_quality is not None or continuity_score is not None or needed_correction
             or had_emergence_moment or notes or friction_notes or surprises
         )
-        try:
-            reflection = await client.conversation_end(conversation.id, conversation.session_metrics())
-        except AnimaError as error:
-            raise failed(error) from error
-        # Recorded: this conversation is over, whatever happens to the optional part below.
-        conversations.close(session)
-        text = formatting.reflection_text(reflection)
-        if subjective:
+        async with anima(ctx) as client:
             try:
-                await client.conversation_reflection(
-                    conversation.id, context_quality=context_quality, continuity_score=continuity_score,
-                    needed_correction=needed_correction, had_emergence_moment=had_emergence_moment,
-                    surprises=surprises, friction_notes=friction_notes, general_notes=notes,
-                )
+                reflection = await client.conversation_end(conversation.id, conversation.session_metrics())
             except AnimaError as error:
-                return f"{text}\nYour own view was not recorded: {failed(error)}"
-            text += "\nYour own view was recorded too."
+                raise failed(error) from error
+            # Recorded: this conversation is over, whatever happens to the optional part below.
+            conversations.close(session)
+            text = formatting.reflection_text(reflection)
+            if subjective:
+                try:
+                    await client.conversation_reflection(
+                        conversation.id, context_quality=context_quality, continuity_score=continuity_score,
+                        needed_correction=needed_correction, had_emergence_moment=had_emergence_moment,
+                        surprises=surprises, friction_notes=friction_notes, general_notes=notes,
+                    )
+                except AnimaError as error:
+                    return f"{text}\nYour own view was not recorded: {failed(error)}"
+                text += "\nYour own view was recorded too."
         return text
 
     @server.tool(
@@ -617,7 +715,8 @@ def build_server(
         regenerate: Annotated[bool, Field(description="Write a fresh note now instead of today's.")] = False,
     ) -> str:
         try:
-            note = await (anima(ctx).handshake.generate(force=True) if regenerate else anima(ctx).handshake.get())
+            async with anima(ctx) as client:
+                note = await (client.handshake.generate(force=True) if regenerate else client.handshake.get())
         except AnimaError as error:
             raise failed(error) from error
         return formatting.handshake_text(note)

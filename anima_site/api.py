@@ -61,6 +61,13 @@ class PayloadTooLarge(ApiError):
     default_detail = "The request body is too large."
 
 
+def body_too_large_message() -> str:
+    """The 413's message wherever a body is refused for its size (middleware, WSGI wrapper)."""
+    from django.conf import settings
+
+    return f"The request body is larger than {settings.ANIMA_MAX_BODY_BYTES} bytes."
+
+
 class Conflict(ApiError):
     code = "CONFLICT"
     status_code = status.HTTP_409_CONFLICT

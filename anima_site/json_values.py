@@ -10,7 +10,8 @@ walk is iterative, so a deep value cannot exhaust the stack here either.
 
 ``json_loads`` is the parser for request bodies and import lines: it refuses the
 ``NaN``/``Infinity`` literals and turns nesting too deep for Python's parser into a
-``ValueError`` instead of a ``RecursionError``.
+``ValueError`` instead of a ``RecursionError``; ``non_finite_path`` names where such a
+literal is. ``text_problem`` is the rule for one string (an import line's content, tags…).
 """
 
 import json
@@ -29,7 +30,8 @@ class JsonValueError(ValueError):
         self.path = path
 
 
-def _text_problem(text: str) -> str | None:
+def text_problem(text: str) -> str | None:
+    """Why PostgreSQL cannot store ``text`` (``text`` or ``jsonb``), or None when it can."""
     if "\x00" in text:
         return "contains a NUL character (\\u0000), which cannot be stored"
     try:
@@ -67,14 +69,14 @@ def check_json_value(value, *, max_bytes: int | None = None) -> None:
                 for key, child in item.items():
                     if not isinstance(key, str):
                         raise JsonValueError("has a key that is not a string", path)
-                    problem = _text_problem(key)
+                    problem = text_problem(key)
                     if problem:
                         raise JsonValueError(f"a key {problem}", path)
                     stack.append((child, depth + 1, _child_path(path, key)))
             else:
                 stack.extend((child, depth + 1, _child_path(path, index)) for index, child in enumerate(item))
         elif isinstance(item, str):
-            problem = _text_problem(item)
+            problem = text_problem(item)
             if problem:
                 raise JsonValueError(problem, path)
         elif isinstance(item, bool) or item is None:
@@ -101,3 +103,22 @@ def json_loads(text: str | bytes):
         return json.loads(text, parse_constant=_refuse_constant)
     except RecursionError:
         raise ValueError("the JSON is nested too deeply") from None
+
+
+def non_finite_path(text: str | bytes) -> str | None:
+    """Where ``text`` holds a NaN or ±Infinity (a literal, or a number such as ``1e400``), as
+    ``a.b[2]``, to name the field ``json_loads`` refused; None when nowhere or unparsable."""
+    try:
+        value = json.loads(text)
+    except (ValueError, RecursionError):
+        return None
+    stack = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and _number_problem(item):
+            return path
+        if isinstance(item, dict):
+            stack.extend((child, _child_path(path, key)) for key, child in item.items())
+        elif isinstance(item, list):
+            stack.extend((child, _child_path(path, index)) for index, child in enumerate(item))
+    return None

@@ -60,8 +60,7 @@ class BodySizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.ANIMA_MAX_BODY_BYTES:
-            from anima_site.api import error_body
+            from anima_site.api import body_too_large_message, error_body
 
-            message = f"The request body is larger than {settings.ANIMA_MAX_BODY_BYTES} bytes."
-            return JsonResponse(error_body(request, "PAYLOAD_TOO_LARGE", message), status=413)
+            return JsonResponse(error_body(request, "PAYLOAD_TOO_LARGE", body_too_large_message()), status=413)
         return self.get_response(request)

@@ -194,7 +194,11 @@ ANIMA_SLOW_REQUEST_MS = env_int("ANIMA_SLOW_REQUEST_MS", 500, minimum=0)
 # loopback clients are answered unless ANIMA_METRICS_PUBLIC=true (it lists every namespace).
 ANIMA_METRICS_TOKEN = env_str("ANIMA_METRICS_TOKEN")
 ANIMA_METRICS_PUBLIC = env_bool("ANIMA_METRICS_PUBLIC", False)
+from anima_site.namespaces import is_valid_namespace, namespace_error  # noqa: E402 (beside its one use)
+
 ANIMA_DEFAULT_NAMESPACE = env_str("ANIMA_DEFAULT_NAMESPACE", "default")
+if not is_valid_namespace(ANIMA_DEFAULT_NAMESPACE):
+    raise ImproperlyConfigured(f"ANIMA_DEFAULT_NAMESPACE: {namespace_error(ANIMA_DEFAULT_NAMESPACE)}")
 ANIMA_REQUIRE_API_KEY = env_bool("ANIMA_REQUIRE_API_KEY", True)
 ANIMA_RATE_LIMIT = env_str("ANIMA_RATE_LIMIT", "1200/min")  # per API key; "off": no limit
 ANIMA_MAX_BODY_BYTES = env_int("ANIMA_MAX_BODY_BYTES", 1_000_000, minimum=1024)

@@ -7,21 +7,20 @@ user); any other key sending that header is refused (403). Without a key (only w
 Views ask this function and nothing else.
 """
 
-import re
-
 from django.conf import settings
 from rest_framework import exceptions
 
+from anima_site.namespaces import is_valid_namespace, namespace_error
+
 NAMESPACE_HEADER = "X-Anima-Namespace"
-_NAMESPACE = re.compile(r"^[-a-zA-Z0-9_]{1,64}$")
 
 
 def request_namespace(request) -> str:
     key = getattr(request, "auth", None)
     asked = request.headers.get(NAMESPACE_HEADER)
     if asked is not None:
-        if not _NAMESPACE.match(asked):
-            raise exceptions.ValidationError({NAMESPACE_HEADER: ["A namespace is 1-64 letters, digits, '-' or '_'."]})
+        if not is_valid_namespace(asked):
+            raise exceptions.ValidationError({NAMESPACE_HEADER: [namespace_error(asked)]})
         if key is not None and not key.allows("admin"):
             raise exceptions.PermissionDenied(f"Only an admin-scope key may use {NAMESPACE_HEADER}.")
         if key is not None or not settings.ANIMA_REQUIRE_API_KEY:

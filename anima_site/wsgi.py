@@ -1,9 +1,10 @@
-"""WSGI entry point (gunicorn: ``anima_site.wsgi:application``).
+"""WSGI entry point (gunicorn: ``anima_site.wsgi:application``) — the only one: Anima is
+served under WSGI (there is no ASGI entry point, whose body handling this does not cover).
 
 Django reads a body only as far as ``Content-Length``, so a ``Transfer-Encoding: chunked``
 request (no length) would reach the views empty. ``ChunkedBodyApplication`` wraps Django:
 when the server has already de-chunked the input (``wsgi.input_terminated``, as gunicorn
-does) it reads the body, up to ``DATA_UPLOAD_MAX_MEMORY_SIZE`` (= ``ANIMA_MAX_BODY_BYTES``),
+does) it reads the body, up to ``ANIMA_MAX_BODY_BYTES``,
 and hands Django a sized one; a larger body is 413, and a server that cannot de-chunk
 gets 411 — both in the API's error envelope. The unread rest of a refused body is the
 server's to discard (gunicorn does so before the connection's next request).
@@ -33,10 +34,12 @@ class ChunkedBodyApplication:
 
         from django.conf import settings
 
-        limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE
+        from anima_site.api import body_too_large_message
+
+        limit = settings.ANIMA_MAX_BODY_BYTES
         body = _read_at_most(environ["wsgi.input"], limit + 1)
         if len(body) > limit:
-            message = f"The request body is larger than {limit} bytes."
+            message = body_too_large_message()
             return _error(environ, start_response, "413 Payload Too Large", "PAYLOAD_TOO_LARGE", message)
         environ["CONTENT_LENGTH"] = str(len(body))
         environ["wsgi.input"] = io.BytesIO(body)

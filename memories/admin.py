@@ -13,9 +13,11 @@ needs an embedding (the API does it), deletion is soft (an action), and content 
 changed through ``PATCH /api/v1/memories/{id}/`` which re-embeds it.
 """
 
+import json
 from uuid import UUID
 
 from django import forms
+from django.forms.fields import InvalidJSONInput
 from django.contrib import admin, messages
 from django.contrib.postgres.search import SearchQuery
 from django.core.paginator import Paginator
@@ -26,6 +28,7 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
+from anima_site.json_values import JsonValueError, check_json_value
 from memories import listing
 from memories.models import Memory, MemoryAccess, MemoryAssociation, Tier, TierCount, TierPromotion
 from memories.services import catalysts, curation
@@ -159,15 +162,46 @@ class CandidateCatalystFilter(admin.SimpleListFilter):
 # --- memories --------------------------------------------------------------------------------
 
 
+class MetadataFormField(forms.JSONField):
+    """Django's JSON form field, with a too-deep value as a form error, and a value quoting
+    a lone surrogate shown escaped (the page could not be encoded otherwise)."""
+
+    def prepare_value(self, value):
+        text = super().prepare_value(value)
+        try:
+            text.encode("utf-8")
+        except UnicodeEncodeError:
+            return json.dumps(value, ensure_ascii=True, cls=self.encoder)
+        return text
+
+    def to_python(self, value):
+        try:
+            return super().to_python(value)
+        except RecursionError:
+            raise forms.ValidationError("The JSON is nested too deeply.") from None
+
+    def bound_data(self, data, initial):
+        try:
+            return super().bound_data(data, initial)
+        except RecursionError:  # shown again as typed
+            return InvalidJSONInput(data)
+
+
 class MemoryAdminForm(forms.ModelForm):
     class Meta:
         model = Memory
         fields = EDITABLE_FIELDS
+        field_classes = {"metadata": MetadataFormField}
 
     def clean_metadata(self):
+        """The API's rule for free-form JSON (``anima_site.json_values``)."""
         metadata = self.cleaned_data["metadata"]
         if not isinstance(metadata, dict):
             raise forms.ValidationError("Metadata must be a JSON object.")
+        try:
+            check_json_value(metadata)
+        except JsonValueError as exc:
+            raise forms.ValidationError(f"Metadata {exc}") from None
         return metadata
 
 

@@ -482,7 +482,8 @@ def measure_agreement(probe: Probe, *, queries: int) -> dict:
     threshold = settings.ANIMA_SIMILARITY_THRESHOLD
     overlaps, empty = [], 0
     for text in agreement_texts(queries):
-        vector = embed_texts([text], namespace=probe.corpus.namespace).embeddings[0].vector  # the API's vector (same cache)
+        # The vector the API will use (the same cache).
+        vector = embed_texts([text], namespace=probe.corpus.namespace).embeddings[0].vector
         expected = exact_top(
             namespace=probe.corpus.namespace,
             model_id=probe.corpus.model_id,

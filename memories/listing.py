@@ -15,6 +15,7 @@ order, so a walk through those orderings may meet it twice or not at all — the
 import base64
 import binascii
 import json
+import math
 from dataclasses import dataclass
 from datetime import datetime
 from uuid import UUID
@@ -24,6 +25,8 @@ from django.db.models import Case, F, Q, QuerySet, When
 from django.db.models.functions import Substr
 from pgvector.django import CosineDistance
 
+from anima_site.json_values import json_loads
+from memories.datetimes import datetime_in_utc
 from memories.errors import MemoryNotFoundError
 from memories.models import LIVE, Memory, MemoryAssociation, MemoryEmbedding, TierPromotion
 from memories.services.querying import _configure_hnsw
@@ -63,7 +66,7 @@ class Cursor:
     @classmethod
     def decode(cls, token: str) -> "Cursor":
         try:
-            raw = json.loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
+            raw = json_loads(base64.urlsafe_b64decode(token + "=" * (-len(token) % 4)))
             ordering, value, memory_id, backwards = raw["o"], raw["v"], UUID(raw["id"]), raw["b"]
             field = ordering.removeprefix("-")
             if field not in LIST_ORDER_FIELDS or not isinstance(backwards, bool):
@@ -72,9 +75,12 @@ class Cursor:
                 value = datetime.fromisoformat(value)
                 if value.tzinfo is None:
                     raise InvalidCursorError("naive timestamp")
-            elif isinstance(value, bool) or not isinstance(value, (int, float)):
-                raise InvalidCursorError("not a number")
-        except (binascii.Error, UnicodeDecodeError, json.JSONDecodeError, KeyError, TypeError, ValueError) as exc:
+                datetime_in_utc(value)
+            elif isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+                raise InvalidCursorError("not a finite number")
+            elif field == "access_count" and not (isinstance(value, int) and 0 <= value < 2**63):
+                raise InvalidCursorError("not a count")
+        except (binascii.Error, AttributeError, KeyError, TypeError, ValueError, OverflowError) as exc:
             raise InvalidCursorError(str(exc)) from None
         return cls(ordering=ordering, value=value, memory_id=memory_id, backwards=backwards)
 

@@ -237,3 +237,12 @@ class BackgroundDrain(models.Model):
     queued_at = models.DateTimeField(null=True, blank=True)
     progressed_at = models.DateTimeField(null=True, blank=True)
     processed = models.BigIntegerField(default=0)
+
+
+class CacheGeneration(models.Model):
+    """The token every cached embedding of a namespace is keyed with (one row per namespace,
+    made on first use). A purge replaces it in its transaction, so every process's cached
+    vectors of the namespace — in a local-memory cache too — become unreachable at once."""
+
+    namespace = models.SlugField(max_length=64, primary_key=True)
+    token = models.UUIDField(default=uuid.uuid4)

@@ -101,7 +101,7 @@ def _conversation_id_field():
     return JsonCharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False)
 
 
-class MetadataField(serializers.JSONField):
+class JsonObjectField(serializers.JSONField):
     """A JSON object the database can store (``anima_site.json_values``: no NUL or lone
     surrogate, finite numbers, depth ≤ 32, at most ``ANIMA_METADATA_MAX_BYTES``)."""
 
@@ -121,7 +121,7 @@ class MemoryAddInput(StrictSerializer):
     tags = _tags_field()
     source = JsonCharField(max_length=100, required=False, allow_null=True)
     isCatalyst = JsonBooleanField(required=False, default=False)
-    metadata = MetadataField(required=False)
+    metadata = JsonObjectField(required=False)
     occurredAt = EventTimeField(
         required=False, help_text="When the remembered thing happened (ISO 8601); default: the time it is stored."
     )
@@ -159,7 +159,9 @@ class MemoryQueryInput(StrictSerializer):
         default=MODE_HYBRID,
         help_text="hybrid (default): meaning and words; semantic: meaning only.",
     )
-    metadata = MetadataField(required=False, help_text="JSON containment: memories whose metadata contains this object.")
+    metadata = JsonObjectField(
+        required=False, help_text="JSON containment: memories whose metadata contains this object."
+    )
     source = JsonCharField(max_length=100, required=False)
     createdAfter = serializers.DateTimeField(required=False)
     createdBefore = serializers.DateTimeField(required=False)
@@ -362,7 +364,7 @@ class MemoryPatchInput(StrictSerializer):
     source = JsonCharField(max_length=100, required=False, allow_null=True)
     isCatalyst = JsonBooleanField(required=False)
     pinned = JsonBooleanField(required=False, help_text="Pinned memories open every bootstrap and never decay.")
-    metadata = MetadataField(required=False)
+    metadata = JsonObjectField(required=False)
     occurredAt = EventTimeField(required=False, help_text="When the remembered thing happened (ISO 8601).")
 
 

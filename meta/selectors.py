@@ -27,10 +27,9 @@ def embedding_cache_stats() -> dict:
         size = cache.estimated_size()
     elif not isinstance(entries, dict):
         size = None
-    else:  # the hit/miss counters and the namespaces' generations live in the same cache; they are not embeddings
+    else:  # the hit/miss counters live in the same cache; they are not embeddings
         counters = sum(cache.make_key(key) in entries for key in (embeddings.HITS_KEY, embeddings.MISSES_KEY))
-        generation_prefix = cache.make_key(embeddings.GENERATION_PREFIX)
-        size = len(entries) - counters - sum(key.startswith(generation_prefix) for key in list(entries))
+        size = len(entries) - counters
     return {
         "hits": hits,
         "misses": misses,

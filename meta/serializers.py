@@ -3,13 +3,13 @@
 from rest_framework import serializers
 
 from meta.models import ReflectionType
-from anima_site.json_values import JsonValueError, check_json_value
 from meta.services.reflections import METRIC_KEYS, METRIC_MAX
 from memories.serializers import (
     MAX_CONVERSATION_ID_CHARS,
     JsonBooleanField,
     JsonCharField,
     JsonIntegerField,
+    JsonObjectField,
     StrictSerializer,
 )
 
@@ -17,17 +17,12 @@ MAX_REFLECTION_LIMIT = 50
 MAX_HISTORY_LIMIT = 100
 
 
-class SessionMetricsField(serializers.JSONField):
-    """A JSON object stored as sent (``anima_site.json_values`` decides what can be stored);
-    the known counters must be numbers from 0 to ``METRIC_MAX``."""
+class SessionMetricsField(JsonObjectField):
+    """A JSON object stored as sent (``JsonObjectField`` decides what can be stored); the
+    known counters must be numbers from 0 to ``METRIC_MAX``."""
 
     def to_internal_value(self, data):
-        if not isinstance(data, dict):
-            raise serializers.ValidationError("Expected a JSON object.")
-        try:
-            check_json_value(data)
-        except JsonValueError as exc:
-            raise serializers.ValidationError(str(exc)) from None
+        data = super().to_internal_value(data)
         for key in METRIC_KEYS:
             value = data.get(key)
             if value is None:

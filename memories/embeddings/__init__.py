@@ -8,25 +8,28 @@ The cache is **per namespace** so that it reveals nothing across tenants: a key 
 namespace A cannot learn, from ``meta.embeddingProvider`` or from the latency, whether
 namespace B stored or queried a text (a shared cache answered B's texts from the cache,
 measurably faster). The price is one model call per namespace for a text several
-namespaces embed (measured in the README). Each namespace's entries hang on a random
-*generation* token kept in the same cache; ``namespace_cache_forget`` replaces it (a
-namespace purge: every text the namespace embedded, queries included, becomes
-unreachable at once) and ``embedding_cache_evict`` deletes the entries of given texts
-(a memory purge, an edit). Hit and miss counters live in the cache itself, so with a
-shared backend (Redis) every process counts into the same numbers.
+namespaces embed (``manage.py embedding_cache_cost``). Each namespace's entries hang on
+a random *generation* token kept in the database (``CacheGeneration``, one primary-key
+read per call); every purge replaces it in its transaction, so the vectors the namespace
+cached — the purged texts and its queries — become unreachable in every process at once,
+a per-process local-memory cache included (they age out by LRU). Hit and miss counters
+live in the cache itself, so with a shared backend (Redis) every process counts into the
+same numbers.
 """
 
 import hashlib
-import secrets
 import threading
+import uuid
 from dataclasses import dataclass
 
 import numpy as np
 from django.conf import settings
 from django.core.cache import caches
+from django.db import connection
 
 from anima_site import metrics
 from memories.embeddings.base import Embedding, EmbeddingError, EmbeddingProvider
+from memories.models import CacheGeneration
 
 __all__ = [
     "Embedding",
@@ -34,15 +37,14 @@ __all__ = [
     "EmbeddingProvider",
     "EmbeddedTexts",
     "embed_texts",
-    "embedding_cache_evict",
     "get_provider",
     "namespace_cache_forget",
+    "namespace_generation",
 ]
 
 CACHE_ALIAS = "embeddings"
 HITS_KEY = "anima:embedding-cache:hits"
 MISSES_KEY = "anima:embedding-cache:misses"
-GENERATION_PREFIX = "anima:embedding-generation:"
 PROVIDER_CACHE = "cache"
 
 _provider: EmbeddingProvider | None = None
@@ -96,17 +98,36 @@ class EmbeddedTexts:
     #: ``cache`` when every text was a cache hit, else the provider's name.
     provider_label: str
     model_id: str
+    #: The namespace's cache generation: other per-namespace caches key with it too.
+    generation: str
 
 
-def _generation(namespace: str, *, create: bool = True) -> str | None:
-    """The namespace's current generation token (made on first use; ``None`` if absent and not created)."""
-    cache = caches[CACHE_ALIAS]
-    key = f"{GENERATION_PREFIX}{hashlib.sha256(namespace.encode()).hexdigest()}"
-    token = cache.get(key)
-    if token is None and create:
-        cache.add(key, secrets.token_hex(16), timeout=None)
-        token = cache.get(key)
-    return token
+def namespace_generation(namespace: str) -> str:
+    """The namespace's generation token (``CacheGeneration``; made on first use): one
+    primary-key read, so that a purge in any process is seen by every other at once."""
+    table = CacheGeneration._meta.db_table
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT token FROM {table} WHERE namespace = %s", [namespace])
+        row = cursor.fetchone()
+        if row is None:
+            cursor.execute(
+                f"INSERT INTO {table} (namespace, token) VALUES (%s, %s) ON CONFLICT (namespace) DO NOTHING",
+                [namespace, uuid.uuid4()],
+            )
+            cursor.execute(f"SELECT token FROM {table} WHERE namespace = %s", [namespace])
+            row = cursor.fetchone()
+    return row[0].hex
+
+
+def namespace_cache_forget(*, namespace: str, drop: bool = False) -> None:
+    """Make every cached vector of ``namespace`` unreachable, in every process (a purge;
+    call it inside the purge's transaction: the new token is seen when the purge is).
+    ``drop``: delete the row (a namespace purge leaves no row; the next use makes a new token)."""
+    rows = CacheGeneration.objects.filter(namespace=namespace)
+    if drop:
+        rows.delete()
+    else:
+        rows.update(token=uuid.uuid4())
 
 
 def cache_key(generation: str, model_id: str, text: str, dimensions: int) -> str:
@@ -114,23 +135,6 @@ def cache_key(generation: str, model_id: str, text: str, dimensions: int) -> str
     one) has another generation, a model served at another dimension is another space."""
     digest = hashlib.sha256(f"{generation}\x00{model_id}\x00{dimensions}\x00".encode() + text.encode()).hexdigest()
     return f"anima:embedding:{digest}"
-
-
-def embedding_cache_evict(*, namespace: str, texts) -> None:
-    """Forget the cached vectors of ``texts`` in ``namespace`` (after a purge or an edit)."""
-    generation = _generation(namespace, create=False)
-    if generation is None or not texts:
-        return
-    provider = get_provider()
-    caches[CACHE_ALIAS].delete_many(
-        [cache_key(generation, provider.model_id, text, provider.dimensions) for text in set(texts)]
-    )
-
-
-def namespace_cache_forget(*, namespace: str) -> None:
-    """Make every cached vector of ``namespace`` unreachable (a namespace purge)."""
-    cache = caches[CACHE_ALIAS]
-    cache.delete(f"{GENERATION_PREFIX}{hashlib.sha256(namespace.encode()).hexdigest()}")
 
 
 def _encode(embedding: Embedding) -> bytes:
@@ -162,7 +166,7 @@ def embed_texts(texts: list[str], *, namespace: str) -> EmbeddedTexts:
     """Vectors for ``texts`` in order: cached ones (of this namespace) from the cache, the rest in one batch."""
     provider = get_provider()
     cache = caches[CACHE_ALIAS]
-    generation = _generation(namespace)
+    generation = namespace_generation(namespace)
     keys = [cache_key(generation, provider.model_id, text, provider.dimensions) for text in texts]
     cached = cache.get_many(keys)
     results: list[Embedding | None] = [
@@ -187,4 +191,5 @@ def embed_texts(texts: list[str], *, namespace: str) -> EmbeddedTexts:
         embeddings=results,  # type: ignore[arg-type]
         provider_label=provider.name if missing else PROVIDER_CACHE,
         model_id=provider.model_id,
+        generation=generation,
     )

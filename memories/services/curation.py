@@ -29,9 +29,10 @@ from django.utils import timezone
 from pgvector.django import CosineDistance
 
 from memories.background import work_after_add
-from memories.embeddings import embed_texts, embedding_cache_evict
+from memories.embeddings import embed_texts
 from memories.errors import ContentConflictError, MemoryNotFoundError
 from memories.listing import memory_get, memory_not_found
+from memories.locks import quotes_lock
 from memories.models import LIVE, Memory, MemoryEmbedding
 from memories.services.consolidation import memories_merge
 from memories.text import content_hash, normalized_hash
@@ -74,14 +75,18 @@ def _live_holder(*, namespace: str, digest: str, exclude: UUID | None = None) ->
     return rows.values_list("pk", flat=True).first()
 
 
-def _quotes_refresh(memory: Memory) -> None:
-    """After an edit no handshake or reflection keeps quoting the old text: handshakes that
-    quote the memory go (the next one is built from the new text), hub previews take the new one."""
+def _quotes_refresh(memory: Memory, *, content_changed: bool) -> None:
+    """After an edit no handshake or reflection keeps quoting the old text or category:
+    handshakes that quote the memory go (the next one is built from the new text), hub
+    previews take the new text."""
     from meta.services.handshakes import handshakes_forget_quoting
     from meta.services.reflections import reflections_hubs_scrub
 
+    quotes_lock(memory.namespace)
     handshakes_forget_quoting(namespace=memory.namespace, memory_ids=[memory.pk])
-    reflections_hubs_scrub(namespace=memory.namespace, memory_ids=[memory.pk], contents={str(memory.pk): memory.content})
+    if content_changed:
+        contents = {str(memory.pk): memory.content}
+        reflections_hubs_scrub(namespace=memory.namespace, memory_ids=[memory.pk], contents=contents)
 
 
 def memory_update_fields(
@@ -142,7 +147,6 @@ def memory_update_fields(
         if occurred_at is not UNSET and memory.occurred_at != occurred_at:
             memory.occurred_at = occurred_at
             changed.append("occurred_at")
-        old_content = memory.content
         if embedded is not None:
             memory.content = content
             memory.content_hash = content_hash(content)
@@ -173,13 +177,12 @@ def memory_update_fields(
             memory.embedding_truncated = embedding.truncated
             # New content may now restate another memory: the same rule as after an add.
             work_after_add(namespace=memory.namespace, memories=[memory])
-            _quotes_refresh(memory)
         else:
             memory.embedding_truncated = bool(
                 MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("truncated", flat=True).first()
             )
-    if embedded is not None:
-        embedding_cache_evict(namespace=namespace, texts=[old_content])
+        if embedded is not None or "category" in changed:  # the handshake's theme is a category
+            _quotes_refresh(memory, content_changed=embedded is not None)
     return MemoryUpdate(
         memory=memory,
         content_changed=embedded is not None,

@@ -5,9 +5,9 @@ rows, associations and promotions (foreign keys cascade), the memories merged in
 (their rows hold its earlier wordings), and the copies elsewhere: its entry in a
 survivor's ``semanticVariants``, other memories' ``nearDuplicates`` entries, handshakes
 that quote it, reflections' hub previews, the background work that names it, the
-task records (queued or finished) that name it, and its texts' cached embeddings (a
-namespace purge makes all of the namespace's cached embeddings unreachable, queries'
-included).
+task records (queued or finished) that name it, and the namespace's cached embeddings
+and term statistics (every purge replaces the namespace's cache generation: what it
+cached, queries' vectors included, becomes unreachable in every process).
 Each purge is logged with counts, never content, and counted in the metrics.
 """
 
@@ -22,8 +22,9 @@ from django.db.models import Q
 from django.utils import timezone
 
 from anima_site import metrics
-from memories.embeddings import embedding_cache_evict, namespace_cache_forget
+from memories.embeddings import namespace_cache_forget
 from memories.errors import MemoryNotFoundError
+from memories.locks import quotes_lock
 from memories.models import BackgroundWork, Memory, MemoryAssociation, TierCount
 
 logger = logging.getLogger("anima.purge")
@@ -82,6 +83,7 @@ def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
             metadata["semanticVariants"] = _without(metadata["semanticVariants"], lambda e: e.get("content") in texts)
         Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
         changed += 1
+    quotes_lock(namespace)  # after the memories' row locks, as in every other holder
     changed += reflections_hubs_scrub(namespace=namespace, memory_ids=ids)
     handshakes = handshakes_forget_quoting(namespace=namespace, memory_ids=ids)
     return changed, handshakes
@@ -147,8 +149,8 @@ def _forget_admin_log(ids: set[str]) -> int:
     ).delete()[0]
 
 
-def _purge_rows(namespace: str, memory_ids: list[UUID]) -> tuple[PurgeCounts, set[str]]:
-    """Delete the memories and every copy of them; (counts, the texts they held)."""
+def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
+    """Delete the memories and every copy of them, cached embeddings included."""
     rows = list(Memory.objects.filter(namespace=namespace, pk__in=memory_ids).values_list("pk", "content"))
     ids = {str(pk) for pk, _ in rows}
     texts = {content for _, content in rows}
@@ -158,7 +160,8 @@ def _purge_rows(namespace: str, memory_ids: list[UUID]) -> tuple[PurgeCounts, se
     counts.memories = len(rows)
     counts.tasks = _forget_task_records(ids) + _forget_work(ids)
     counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
-    return counts, texts
+    namespace_cache_forget(namespace=namespace)
+    return counts
 
 
 def _record(kind: str, counts: PurgeCounts) -> None:
@@ -174,8 +177,7 @@ def memory_purge(*, namespace: str, memory_id: UUID) -> PurgeCounts:
         _lock_work(family)
         if not Memory.objects.select_for_update().filter(namespace=namespace, pk=memory_id).exists():
             raise MemoryNotFoundError(memory_id)
-        counts, texts = _purge_rows(namespace, family)
-    embedding_cache_evict(namespace=namespace, texts=texts)
+        counts = _purge_rows(namespace, family)
     _record("memory", counts)
     return counts
 
@@ -203,8 +205,7 @@ def memories_purge_expired(*, now=None) -> int:
         with transaction.atomic():
             family = [member for pk in pks for member in _merged_family(pk)]
             _lock_work(family)
-            counts, texts = _purge_rows(namespace, family)
-        embedding_cache_evict(namespace=namespace, texts=texts)
+            counts = _purge_rows(namespace, family)
         _record("retention", counts)
         purged += counts.memories
     return purged
@@ -222,6 +223,7 @@ def namespace_purge(*, namespace: str) -> PurgeCounts:
         MemoryAssociation.objects.filter(namespace=namespace).delete()
         counts.memories, _ = Memory.objects.filter(namespace=namespace).delete()
         counts.memories = len(ids)
+        quotes_lock(namespace)  # after the memories' row locks, as in every other holder
         counts.handshakes, _ = Handshake.objects.filter(namespace=namespace).delete()
         counts.other_rows = {
             "reflections": MetaReflection.objects.filter(namespace=namespace).delete()[0],
@@ -231,6 +233,6 @@ def namespace_purge(*, namespace: str) -> PurgeCounts:
         TierCount.objects.filter(namespace=namespace).delete()
         counts.tasks = _forget_task_records(ids) + BackgroundWork.objects.filter(namespace=namespace).delete()[0]
         counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)
-    namespace_cache_forget(namespace=namespace)
+        namespace_cache_forget(namespace=namespace, drop=True)
     _record("namespace", counts)
     return counts

@@ -42,9 +42,9 @@ shortest text form, which reads back to the same float32 values.
   (run ``manage.py consolidate``).
 """
 
+import bisect
 import json
 import math
-import re
 import tempfile
 import uuid
 from collections.abc import Iterable, Iterator
@@ -60,7 +60,8 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 from psycopg.types.json import Jsonb
 
-from anima_site.json_values import JsonValueError, check_json_value, json_loads
+from anima_site.json_values import JsonValueError, check_json_value, json_loads, non_finite_path, text_problem
+from anima_site.namespaces import is_valid_namespace, namespace_error
 from memories.datetimes import DatetimeOutOfRange, datetime_in_utc
 from memories.embeddings import embed_texts, get_provider
 from memories.models import LIVE, MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS, Memory, MemoryEmbedding, Tier
@@ -75,11 +76,9 @@ MAX_REPORTED_ERRORS = 10_000
 MAX_MESSAGE_CHARS = 300
 MAX_CATEGORY_CHARS = 100
 MAX_SOURCE_CHARS = 100
-MAX_NAMESPACE_CHARS = 64
 MAX_MODEL_CHARS = 200
 MAX_ACCESS_COUNT = 2_147_483_647
 _ID_LOOKUP_CHUNK = 5000
-_NAMESPACE_PATTERN = re.compile(r"^[-a-zA-Z0-9_]+$")
 #: uuid5 namespace of the ids derived from a line (no id, or its id held by another memory).
 _REASSIGNED_ID_NAMESPACE = uuid.UUID("6f1c7a52-0c1e-4d53-9a57-2b1f0e6c9d41")
 
@@ -247,13 +246,9 @@ def _shown(value) -> str:
 
 
 def _storable(text: str, name: str) -> str:
-    # PostgreSQL text and jsonb hold neither NUL nor lone surrogates.
-    if "\x00" in text:
-        raise InvalidLine(f"{name}: contains a NUL character")
-    try:
-        text.encode("utf-8")
-    except UnicodeEncodeError:
-        raise InvalidLine(f"{name}: contains an unpaired surrogate") from None
+    problem = text_problem(text)  # the API's rule: no NUL, no lone surrogate
+    if problem:
+        raise InvalidLine(f"{name}: {problem}")
     return text
 
 
@@ -378,12 +373,12 @@ def import_row_parse(
     content = _string(record, "content", max_chars=MAX_CONTENT_CHARS, nullable=False, min_chars=1)
     if not content.strip():
         raise InvalidLine("content: must not be blank")
-    if namespace is None:
-        namespace = _string(record, "namespace", max_chars=MAX_NAMESPACE_CHARS, nullable=True)
+    if namespace is None:  # a namespace for the whole import was checked once, by ``memories_import``
+        namespace = record.get("namespace")
         if namespace is None:
             namespace = settings.ANIMA_DEFAULT_NAMESPACE
-        elif not _NAMESPACE_PATTERN.match(namespace):
-            raise InvalidLine("namespace: letters, digits, '-' and '_' only")
+        elif not is_valid_namespace(namespace):
+            raise InvalidLine(f"namespace: {namespace_error(namespace)}")
     tier = record.get("tier", Tier.ACTIVE)
     if not isinstance(tier, str) or tier not in Tier.values:
         raise InvalidLine(f"tier: {_shown(tier)} is not one of {', '.join(Tier.values)}")
@@ -444,33 +439,13 @@ def _shown_keys(keys: list[str]) -> str:
     return f"unknown key(s): {', '.join(_shown(key)[1:-1] for key in keys)}"
 
 
-def _non_finite_path(value) -> str | None:
-    """Where a parsed line holds NaN or ±Infinity (``metadata.x``), to name the field."""
-    stack = [(value, "")]
-    while stack:
-        item, path = stack.pop()
-        if isinstance(item, float) and not math.isfinite(item):
-            return path
-        if isinstance(item, dict):
-            stack.extend((child, f"{path}.{key}" if path else key) for key, child in item.items())
-        elif isinstance(item, list):
-            stack.extend((child, f"{path}[{index}]") for index, child in enumerate(item))
-    return None
-
-
 def _parse_line(text: str, *, line: int, namespace: str | None, space: EmbeddingSpace) -> ImportRow:
     try:
         record = json_loads(text)
     except ValueError as exc:
-        problem = f"{MESSAGE_BAD_JSON} ({exc})"
-        if not isinstance(exc, json.JSONDecodeError) and "too deeply" not in str(exc):
-            # A NaN/Infinity literal: parse again permissively, only to name the field.
-            try:
-                path = _non_finite_path(json.loads(text))
-            except (ValueError, RecursionError):
-                path = None
-            problem = f"{path}: {exc}" if path else problem
-        raise InvalidLine(problem) from None
+        # A NaN/Infinity literal is named by its field; any other error is the parser's.
+        path = None if isinstance(exc, json.JSONDecodeError) else non_finite_path(text)
+        raise InvalidLine(f"{path}: {exc}" if path else f"{MESSAGE_BAD_JSON} ({exc})") from None
     return import_row_parse(record, line=line, namespace=namespace, space=space)
 
 
@@ -498,7 +473,8 @@ class ImportSummary:
     #: Created under a new id because another memory held the exported one.
     ids_reassigned: int = 0
     error_count: int = 0
-    #: The first ``MAX_REPORTED_ERRORS`` rejected lines (in file order once the import ends).
+    #: The first ``MAX_REPORTED_ERRORS`` rejected lines in file order, at every moment: a
+    #: line refused late (its ``mergedInto`` is decided after the rest) takes its place by number.
     errors: list[LineError] = field(default_factory=list)
     embedding_model: str = ""
 
@@ -509,12 +485,15 @@ class ImportSummary:
 
     def reject(self, line: int, message: str) -> None:
         self.error_count += 1
-        if len(self.errors) < MAX_REPORTED_ERRORS:
-            # Printable whatever the line held: lone surrogates escaped, long values cut.
-            message = message.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
-            if len(message) > MAX_MESSAGE_CHARS:
-                message = message[: MAX_MESSAGE_CHARS - 1] + "…"
-            self.errors.append(LineError(line, message))
+        if len(self.errors) >= MAX_REPORTED_ERRORS and line >= self.errors[-1].line:
+            return
+        # Printable whatever the line held: lone surrogates escaped, long values cut.
+        message = message.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\u0000")
+        if len(message) > MAX_MESSAGE_CHARS:
+            message = message[: MAX_MESSAGE_CHARS - 1] + "…"
+        bisect.insort(self.errors, LineError(line, message), key=lambda error: error.line)
+        if len(self.errors) > MAX_REPORTED_ERRORS:
+            self.errors.pop()
 
 
 class ImportInterrupted(Exception):
@@ -561,7 +540,7 @@ class _Importer:
         if not fresh:
             return
         for row in fresh:
-            if row.merged_into is not None:  # its target was stored before (see ``store_merged``)
+            if row.merged_into is not None:  # a round after its target's (``merge_levels``)
                 row.values["merged_into_id"] = self.id_map.get(row.merged_into, row.merged_into)
         self._embed(fresh)
         try:
@@ -747,10 +726,8 @@ def memories_import(
     something else fails, e.g. the embedding provider: the batches before it are stored,
     and running the same import again skips them as duplicates.
     """
-    if namespace is not None and not (_NAMESPACE_PATTERN.match(namespace) and len(namespace) <= MAX_NAMESPACE_CHARS):
-        raise InvalidNamespace(
-            f"namespace {namespace!r}: letters, digits, '-' and '_' only, at most {MAX_NAMESPACE_CHARS} characters"
-        )
+    if namespace is not None and not is_valid_namespace(namespace):
+        raise InvalidNamespace(namespace_error(namespace))
     summary = ImportSummary()
     space = EmbeddingSpace.configured()
     importer = _Importer(summary, space)
@@ -798,7 +775,5 @@ def memories_import(
                 if batch:
                     importer.store(batch)
         except (Exception, KeyboardInterrupt) as exc:
-            summary.errors.sort(key=lambda error: error.line)
             raise ImportInterrupted(summary, number, exc) from exc
-    summary.errors.sort(key=lambda error: error.line)
     return summary

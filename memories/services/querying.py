@@ -325,11 +325,12 @@ def _namespace_size(namespace: str) -> int:
     return sum(TierCount.objects.filter(namespace=namespace).values_list("count", flat=True))
 
 
-def text_terms(*, namespace: str, query: str) -> TextTerms:
+def text_terms(*, namespace: str, query: str, generation: str) -> TextTerms:
     """``_text_terms`` through the default cache, per namespace and question, for
     TEXT_TERMS_CACHE_SECONDS: document frequencies are statistics, and a repeated question
-    then costs no counting (the key names the namespace: nothing is shared across them)."""
-    key = "anima:text-terms:" + hashlib.sha256(f"{namespace}\0{query}".encode()).hexdigest()
+    then costs no counting. The key names the namespace's cache generation: nothing is
+    shared across namespaces, and nothing counted before a purge is used after it."""
+    key = "anima:text-terms:" + hashlib.sha256(f"{namespace}\0{generation}\0{query}".encode()).hexdigest()
     cache = caches["default"]
     cached = cache.get(key)
     if cached is None:
@@ -405,11 +406,13 @@ def _text_pool(*, namespace, terms: TextTerms, filters, size, vector, model_id) 
     return found
 
 
-def _hybrid_ranking(*, namespace, query, vector, model_id, filters, limit, threshold, weigh) -> list[Candidate]:
+def _hybrid_ranking(
+    *, namespace, query, generation, vector, model_id, filters, limit, threshold, weigh
+) -> list[Candidate]:
     """The union of the vector pool and the text pool, each candidate scored exactly: the
     vector pool's rows carry their text score, the text pool's their similarity."""
     size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
-    terms = text_terms(namespace=namespace, query=query)
+    terms = text_terms(namespace=namespace, query=query, generation=generation)
     common = dict(namespace=namespace, vector=vector, model_id=model_id, filters=filters)
     _configure_hnsw(size)
     vector_pool = _vector_pool(terms=terms if terms.lexemes else None, size=size, **common)
@@ -474,7 +477,7 @@ def memory_query(
             weigh=weigh,
         )
         if mode == MODE_HYBRID:
-            ranked = _hybrid_ranking(query=query, **common)
+            ranked = _hybrid_ranking(query=query, generation=embedded.generation, **common)
         else:
             ranked = _semantic_ranking(half_life_days=recency_half_life_days, now=now, **common)
         access: AccessResult = memories_record_access(

@@ -12,9 +12,11 @@ so no handshake keeps serving a text that is gone. A read-only key never writes 
 
 from datetime import timedelta
 
+from django.db import transaction
 from django.utils import timezone
 
 from meta.models import HANDSHAKE_LIFETIME, Handshake, MetaReflection
+from memories.locks import quotes_lock
 from memories.models import LIVE, Memory, Tier
 
 REUSE_FOR = timedelta(hours=24)
@@ -86,8 +88,10 @@ def handshake_compose(*, namespace: str) -> Handshake:
 
 
 def handshake_generate(*, namespace: str) -> Handshake:
-    handshake = handshake_compose(namespace=namespace)
-    handshake.save(force_insert=True)
+    with transaction.atomic():
+        quotes_lock(namespace)  # no purge or edit scrubs between the reading and the saving
+        handshake = handshake_compose(namespace=namespace)
+        handshake.save(force_insert=True)
     return handshake
 
 

@@ -8,14 +8,14 @@ from datetime import timedelta
 from django.core.exceptions import ValidationError
 from django.utils import timezone
 
-# The API's namespace rule (X-Anima-Namespace), applied here too: one definition.
-from anima_site.tenancy import _NAMESPACE as NAMESPACE_RULE
+from anima_site.namespaces import is_valid_namespace, namespace_error
 from meta.models import ApiKey
 
 KEY_MARK = "anima"
 #: last_used_at is written at most this often per key, not on every request.
 LAST_USED_RESOLUTION = timedelta(minutes=1)
-INVALID_NAMESPACE = "Invalid namespace {namespace!r}: a namespace is 1-64 letters, digits, '-' or '_'."
+#: Far longer than any key made here (``anima_`` + 12 + ``_`` + 43 characters); longer is unknown.
+MAX_KEY_CHARS = 256
 
 
 def _digest(salt: str, secret: str) -> str:
@@ -27,8 +27,8 @@ def api_key_create(*, name: str, namespace: str, scope: str) -> tuple[ApiKey, st
 
     Raises ValidationError for a namespace the API would refuse (empty, ``../``, too long).
     """
-    if not isinstance(namespace, str) or not NAMESPACE_RULE.fullmatch(namespace):
-        raise ValidationError(INVALID_NAMESPACE.format(namespace=namespace), code="invalid_namespace")
+    if not is_valid_namespace(namespace):
+        raise ValidationError(namespace_error(namespace), code="invalid_namespace")
     prefix = secrets.token_hex(6)
     secret = secrets.token_urlsafe(32)
     salt = secrets.token_hex(16)
@@ -43,8 +43,15 @@ def api_key_revoke(*, prefix: str) -> bool:
 
 
 def api_key_authenticate(raw: str) -> ApiKey | None:
-    """The live key that ``raw`` is, or None. Unknown, malformed and revoked keys are alike."""
-    mark, _, rest = raw.strip().partition("_")
+    """The live key that ``raw`` is, or None. Unknown, malformed and revoked keys are alike.
+
+    Only printable ASCII of a key's length reaches the database: a NUL, which some
+    servers pass on in a header, would make psycopg raise (a 500 instead of a 401).
+    """
+    raw = raw.strip()
+    if len(raw) > MAX_KEY_CHARS or not (raw.isascii() and raw.isprintable()):
+        return None
+    mark, _, rest = raw.partition("_")
     prefix, _, secret = rest.partition("_")
     if mark != KEY_MARK or not prefix or not secret:
         return None

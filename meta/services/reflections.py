@@ -7,7 +7,9 @@
   took > 500 ms to load, else ``smooth``;
 - retrieval: average results per query (rounded), average relevance = total relevance /
   total results, hit rate = relevant / total results (2 decimals) — both ``None`` when
-  no results were returned, and then no insight or recommendation speaks of them;
+  no results were returned (a count below one counts as none, so that no ratio of the
+  counters, each at most ``METRIC_MAX``, can overflow), and then no insight or
+  recommendation speaks of them;
 - the namespace's tier distribution and its top hubs (limit 5, ≥ 3 connections);
 - one-sentence insights and recommendations by the fixed rules below (SPEC §3).
 """
@@ -15,10 +17,12 @@
 import math
 from dataclasses import dataclass
 
+from django.db import transaction
 from django.db.models import Avg, Count, Max, Min, Q
 
 from meta.models import ConversationReflection, MetaReflection, ReflectionType
 from meta.selectors import tier_counts
+from memories.locks import quotes_lock
 from memories.selectors_dynamics import associations_hubs
 
 HUB_LIMIT = 5
@@ -45,7 +49,7 @@ class Friction:
 
 
 def friction(*, loaded: float, accessed: float, load_time_ms: float) -> Friction:
-    waste = round((loaded - accessed) / loaded, 2) if loaded > 0 else 0.0
+    waste = round((loaded - accessed) / loaded, 2) if loaded >= 1 else 0.0
     if waste > 0.5:
         feel = "rough"
     elif waste > 0.3 or load_time_ms > 500:
@@ -56,11 +60,13 @@ def friction(*, loaded: float, accessed: float, load_time_ms: float) -> Friction
 
 
 def retrieval(*, queries: float, results: float, relevance: float, relevant: float) -> dict:
+    """Counts below one count as none: every ratio then stays within the counters' bound
+    (``METRIC_MAX``), so no division by a tiny count can overflow."""
     return {
         # Halves round up (4.5 → 5), as a reader expects; Python's round() would give 4.
-        "avgResultsPerQuery": math.floor(results / queries + 0.5) if queries > 0 else 0,
-        "avgRelevance": round(relevance / results, 2) if results > 0 else None,
-        "hitRate": round(relevant / results, 2) if results > 0 else None,
+        "avgResultsPerQuery": math.floor(results / queries + 0.5) if queries >= 1 else 0,
+        "avgRelevance": round(relevance / results, 2) if results >= 1 else None,
+        "hitRate": round(relevant / results, 2) if results >= 1 else None,
     }
 
 
@@ -144,6 +150,20 @@ def reflection_record(
     *, namespace: str, reflection_type: str, conversation_id: str | None, session_metrics: dict
 ) -> MetaReflection:
     session = _session_numbers(session_metrics)
+    with transaction.atomic():
+        quotes_lock(namespace)  # the hub previews quote memories: no purge or edit in between
+        return _reflection_create(
+            namespace=namespace,
+            reflection_type=reflection_type,
+            conversation_id=conversation_id,
+            session_metrics=session_metrics,
+            session=session,
+        )
+
+
+def _reflection_create(
+    *, namespace: str, reflection_type: str, conversation_id: str | None, session_metrics: dict, session: dict
+) -> MetaReflection:
     fr = friction(
         loaded=session["memories_loaded"],
         accessed=session["memories_accessed"],

@@ -4,6 +4,7 @@ real scripted HTTP server on 127.0.0.1 for the retry tests."""
 
 import json
 import threading
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -47,23 +48,27 @@ def envelope_error(code: str, message: str, request_id: str) -> dict:
 
 @dataclass
 class Scripted:
-    """One scripted answer: status, JSON body, extra headers."""
+    """One scripted answer: status, JSON body, extra headers, seconds to wait first."""
 
     status: int
     body: dict
     headers: dict = field(default_factory=dict)
+    delay: float = 0.0
 
 
 class ScriptedServer:
     """A real HTTP server on 127.0.0.1 (http.server in a thread). It answers from
     ``script`` first, then forwards to ``upstream`` (pass-through) or answers ``final``.
-    ``attempts`` lists every request it received as ``(method, path)``."""
+    ``attempts`` lists every request it received as ``(method, path)``; ``peak_in_flight``
+    is the most requests it was answering at once."""
 
     def __init__(self, script: list[Scripted], *, upstream: str | None = None, final: Scripted | None = None):
         self.script = list(script)
         self.upstream = upstream
         self.final = final
         self.attempts: list[tuple[str, str]] = []
+        self.peak_in_flight = 0
+        self._in_flight = 0
         self._lock = threading.Lock()
         self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler_class())
         self._thread = threading.Thread(target=self._httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
@@ -85,7 +90,13 @@ class ScriptedServer:
     def _next(self, method: str, path: str) -> Scripted | None:
         with self._lock:
             self.attempts.append((method, path))
+            self._in_flight += 1
+            self.peak_in_flight = max(self.peak_in_flight, self._in_flight)
             return self.script.pop(0) if self.script else None
+
+    def _done(self) -> None:
+        with self._lock:
+            self._in_flight -= 1
 
     def _handler_class(self) -> type[BaseHTTPRequestHandler]:
         server = self
@@ -97,10 +108,16 @@ class ScriptedServer:
             def _answer(self):
                 body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
                 scripted = server._next(self.command, self.path)
-                if scripted is None and server.upstream:
-                    self._forward(body)
-                    return
-                scripted = scripted or server.final
+                try:
+                    if scripted is None and server.upstream:
+                        self._forward(body)
+                    else:
+                        self._reply(scripted or server.final)
+                finally:
+                    server._done()
+
+            def _reply(self, scripted: Scripted):
+                time.sleep(scripted.delay)
                 payload = json.dumps(scripted.body).encode()
                 self.send_response(scripted.status)
                 self.send_header("Content-Type", "application/json")

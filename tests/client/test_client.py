@@ -7,7 +7,7 @@ from uuid import UUID
 import pytest
 from django.utils import timezone
 
-from anima_client import AnimaClient, AsyncAnimaClient, Forbidden, NotFound, Unauthorized, ValidationError
+from anima_client import AnimaClient, AsyncAnimaClient, Forbidden, NotFound, Unauthorized, ValidationError, formatting
 from anima_client.models import QueryHit
 from memories.models import Memory, MemoryAssociation, TierPromotion
 from tests.client.conftest import FAST_RETRY
@@ -245,6 +245,20 @@ def test_handshake_get_generate_and_history(anima):
     assert (reused.id, reused.created) == (current.id, False)
     assert fresh.created is True and fresh.id != current.id
     assert [h.id for h in history.handshakes] == [fresh.id, current.id]
+
+
+def test_a_read_keys_handshake_is_composed_not_stored_and_says_so(anima, anima_url, api_key_for):
+    anima.add("Anima stores memories for assistants.", is_catalyst=True)
+
+    with AnimaClient(anima_url, api_key_for("read")) as reader:
+        note = reader.handshake.get()
+    text = formatting.handshake_text(note)
+
+    assert (note.id, note.created) == (None, False)
+    assert "Anima stores memories" in note.prompt_text
+    assert text.endswith(f"({formatting.HANDSHAKE_NOT_STORED})")
+    assert "None" not in text
+    assert anima.handshake.history().count == 0
 
 
 def test_health_reports_every_check(anima):

@@ -18,8 +18,10 @@ from mcp import Client
 from mcp.client.streamable_http import streamable_http_client
 
 from anima_client import AnimaClient
-from anima_client.mcp_server import FORBIDDEN_HINT, KEY_VERIFY_PATH
+from anima_client.formatting import HANDSHAKE_NOT_STORED
+from anima_client.mcp_server import FORBIDDEN_HINT, KEY_VERIFY_PATH, AnimaKeyVerifier, CallerClients
 from memories.models import Memory
+from tests.client.conftest import Scripted
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -190,14 +192,28 @@ def test_each_key_sees_only_its_own_namespace(anima_url, write_key, api_key_for,
     assert "shellfish" in text_of(seen_by_b) and "peanuts" not in text_of(seen_by_b)
 
 
-def test_the_server_never_falls_back_to_the_key_file(anima_url, api_key_for, tmp_path):
+def test_tools_use_the_callers_key_never_the_servers_admin_keys(anima_url, api_key_for, read_key, tmp_path):
     key_file = tmp_path / "local-api-key"
     key_file.write_text(api_key_for("admin"))
+    env = {"ANIMA_API_KEY_FILE": str(key_file), "ANIMA_API_KEY": api_key_for("admin")}
+    before = Memory.objects.count()
 
-    with mcp_http(anima_url, env={"ANIMA_API_KEY_FILE": str(key_file)}) as port:
-        refused = initialize(port, {})
+    with mcp_http(anima_url, env=env) as port:
+        (remembered,) = call_tools(port, read_key, ("remember", {"content": "Sam prefers dark mode."}))
 
-    assert refused.status_code == 401
+    assert remembered.is_error
+    assert FORBIDDEN_HINT in remembered.content[0].text
+    assert Memory.objects.count() == before
+
+
+def test_a_read_keys_handshake_is_labelled_not_stored(anima_url, read_key, dana):
+    with mcp_http(anima_url) as port:
+        (note,) = call_tools(port, read_key, ("handshake", {}))
+
+    text = text_of(note)
+    assert "Dana is allergic to peanuts." in text
+    assert f"({HANDSHAKE_NOT_STORED})" in text
+    assert "None" not in text
 
 
 def test_a_verified_key_is_trusted_for_a_while_without_asking_anima_again(anima_url, write_key, scripted_server):
@@ -209,6 +225,114 @@ def test_a_verified_key_is_trusted_for_a_while_without_asking_anima_again(anima_
 
     assert (first.status_code, second.status_code) == (200, 200)
     assert proxy.attempts.count(("GET", KEY_VERIFY_PATH)) == 1
+
+
+def test_a_refused_key_is_refused_for_a_while_without_asking_anima_again(anima_url, write_key, scripted_server):
+    proxy = scripted_server([], upstream=anima_url)
+    tampered = write_key[:-1] + ("A" if write_key[-1] != "A" else "B")
+
+    with mcp_http(proxy.url) as port:
+        first = initialize(port, bearer(tampered))
+        second = initialize(port, bearer(tampered))
+
+    assert (first.status_code, second.status_code) == (401, 401)
+    assert proxy.attempts.count(("GET", KEY_VERIFY_PATH)) == 1
+
+
+@pytest.mark.parametrize("valid", [True, False], ids=["trusted", "refused"])
+def test_the_verifier_remembers_only_the_most_recent_keys(anima_url, api_key_for, scripted_server, valid):
+    keys = [api_key_for("read") for _ in range(3)]
+    if not valid:
+        keys = [key[:-1] + ("A" if key[-1] != "A" else "B") for key in keys]
+    proxy = scripted_server([], upstream=anima_url)
+    verifier = AnimaKeyVerifier(proxy.url, cache_size=2)
+
+    async def verify_each(order):
+        return [await verifier.verify_token(keys[index]) is not None for index in order]
+
+    # The third key pushes the first out: the first is asked about again, the third is not.
+    verdicts = asyncio.run(verify_each([0, 1, 2, 0, 2]))
+
+    assert verdicts == [valid] * 5
+    assert proxy.attempts.count(("GET", KEY_VERIFY_PATH)) == 4
+
+
+def test_an_anima_that_cannot_answer_refuses_the_key_only_this_time(anima_url, write_key, scripted_server):
+    unavailable = Scripted(503, {"success": False, "error": {"code": "UNAVAILABLE", "message": "down"}})
+    proxy = scripted_server([unavailable], upstream=anima_url)
+    verifier = AnimaKeyVerifier(proxy.url)
+
+    async def verify_twice():
+        return [await verifier.verify_token(write_key) for _ in range(2)]
+
+    first, second = asyncio.run(verify_twice())
+
+    assert first is None
+    assert second is not None
+    assert proxy.attempts.count(("GET", KEY_VERIFY_PATH)) == 2
+
+
+def test_the_verifier_asks_anima_about_few_keys_at_once(scripted_server):
+    refused = Scripted(401, {"success": False, "error": {"code": "UNAUTHORIZED", "message": "no"}}, delay=0.3)
+    anima = scripted_server([refused] * 6)
+    verifier = AnimaKeyVerifier(anima.url, concurrency=2)
+
+    async def verify_all():
+        return await asyncio.gather(*(verifier.verify_token(f"bad-key-{n}") for n in range(6)))
+
+    verdicts = asyncio.run(verify_all())
+
+    assert verdicts == [None] * 6
+    assert len(anima.attempts) == 6
+    assert anima.peak_in_flight == 2
+
+
+def test_caller_clients_keep_the_most_recently_used_and_close_the_others(anima_url, api_key_for):
+    keys = [api_key_for("read") for _ in range(3)]
+    clients = CallerClients(anima_url, timeout=30, size=2)
+
+    async def use(key):
+        async with clients.lease(key) as client:
+            await client.stats()
+            return client
+
+    async def session():
+        first, second = await use(keys[0]), await use(keys[1])
+        first_again = await use(keys[0])
+        await use(keys[2])  # one too many: the least recently used (second) is closed
+        first_still = await use(keys[0])
+        with pytest.raises(RuntimeError, match="closed"):
+            await second.stats()
+        second_anew = await use(keys[1])
+        await clients.aclose()
+        with pytest.raises(RuntimeError, match="closed"):
+            await first.stats()
+        return first, first_again, first_still, second, second_anew
+
+    first, first_again, first_still, second, second_anew = asyncio.run(session())
+
+    assert first is first_again is first_still
+    assert second_anew is not second
+
+
+def test_an_evicted_caller_client_in_use_closes_when_its_call_ends(anima_url, api_key_for):
+    keys = [api_key_for("read") for _ in range(3)]
+    clients = CallerClients(anima_url, timeout=30, size=2)
+
+    async def session():
+        async with clients.lease(keys[0]) as held:
+            for key in keys[1:]:  # evict the held client while its call runs
+                async with clients.lease(key):
+                    pass
+            stats = await held.stats()
+        with pytest.raises(RuntimeError, match="closed"):
+            await held.stats()
+        await clients.aclose()
+        return stats
+
+    stats = asyncio.run(session())
+
+    assert stats.total_memories >= 0
 
 
 def test_a_foreign_host_or_origin_is_refused_on_loopback(anima_url, write_key):

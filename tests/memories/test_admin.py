@@ -480,6 +480,21 @@ def test_change_form_rejects_metadata_that_is_not_an_object(admin_client, catalo
     assert Memory.objects.get(pk=dana.pk).category == "health"
 
 
+@pytest.mark.parametrize(
+    "metadata",
+    ['{"n": NaN}', '{"k": "a\\u0000b"}', '{"\\ud800": 1}', '{"n": 1e400}', "[" * 5000 + "]" * 5000, '{"b": "' + "x" * 70_000 + '"}'],
+    ids=["NaN", "NUL", "lone surrogate", "1e400", "too deep to parse", "over 64 KB"],
+)
+def test_change_form_refuses_metadata_the_database_cannot_store(admin_client, catalogue, metadata):
+    dana = catalogue["dana"]
+
+    response = admin_client.post(change_url(dana), {"category": "x", "tags": "", "source": "", "metadata": metadata})
+
+    assert response.status_code == 200  # the form again, with the error
+    assert "errorlist" in response.content.decode()
+    assert Memory.objects.get(pk=dana.pk).category == "health"
+
+
 # --- read-only logs ----------------------------------------------------------------------------
 
 

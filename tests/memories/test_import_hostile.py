@@ -76,6 +76,7 @@ HOSTILE = [
     ),
     pytest.param(line(metadata={"pad": "x" * 70_000}), "metadata", id="metadata-too-large"),
     pytest.param(line(tier="dormant"), "tier", id="unknown-tier"),
+    pytest.param(line(namespace="team\n"), "namespace: Invalid namespace 'team\\n'", id="namespace-trailing-newline"),
     pytest.param(line(resonancePhi=5.5), "resonancePhi", id="phi-above-range"),
     pytest.param(line(accessCount=2**40), "accessCount", id="access-count-too-large"),
     pytest.param(vector_line([0.0] * DIMENSIONS), "embedding", id="zero-vector"),
@@ -327,3 +328,20 @@ def test_the_export_file_is_readable_by_its_owner_only(tmp_path, fake_embedder, 
 
     assert path.stat().st_mode & 0o777 == 0o600
     assert json.loads(path.read_text())["content"] == "private"
+
+
+def test_a_partial_file_planted_as_a_hard_link_leaves_its_target_untouched(tmp_path, fake_embedder):
+    make_memories([{"content": "private", "vector": [1.0] * DIMENSIONS}])
+    victim = tmp_path / "someone-elses.txt"
+    victim.write_text("their data")
+    victim.chmod(0o644)
+    path = tmp_path / "out.jsonl"
+    os.link(victim, tmp_path / "out.jsonl.partial")
+
+    call_command("export_memories", "-o", str(path), "--no-progress", stdout=io.StringIO())
+
+    assert victim.read_text() == "their data"
+    assert victim.stat().st_mode & 0o777 == 0o644
+    assert victim.stat().st_nlink == 1
+    assert json.loads(path.read_text())["content"] == "private"
+    assert path.stat().st_mode & 0o777 == 0o600

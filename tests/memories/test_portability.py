@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from memories.embeddings import EmbeddingError
 from memories.models import Memory, MemoryEmbedding, TierCount
+from memories.services import portability
 from memories.services.portability import MEMORY_KEYS, memories_export, memories_import
 from tests.factories import make_memories
 
@@ -369,6 +370,41 @@ def test_out_of_bounds_values_are_rejected_with_their_line_number(tmp_path, fake
 
     assert summary.created == 1
     assert [(e.line, message in e.message) for e in summary.errors] == [(2, True)], summary.errors
+
+
+def test_a_namespace_with_a_trailing_newline_is_rejected_with_its_line_number(tmp_path, fake_embedder):
+    path = tmp_path / "newline.jsonl"
+    write_lines(path, [good("fine", namespace="team"), good("smuggled", namespace="team\n")])
+
+    summary = memories_import(lines=path.open("rb"))
+
+    assert [str(e) for e in summary.errors] == [
+        "line 2: namespace: Invalid namespace 'team\\n': a namespace is 1-64 letters, digits, '-' or '_'."
+    ]
+    assert list(Memory.objects.values_list("namespace", "content")) == [("team", "fine")]
+
+
+def test_a_namespace_option_with_a_trailing_newline_is_refused(tmp_path):
+    path = tmp_path / "a.jsonl"
+    write_lines(path, [good("a")])
+
+    with pytest.raises(CommandError, match="Invalid namespace 'team\\\\n'"):
+        import_file(path, "--namespace", "team\n")
+    assert not Memory.objects.exists()
+
+
+def test_kept_errors_are_the_first_lines_in_file_order_when_merges_are_rejected_last(
+    tmp_path, fake_embedder, monkeypatch
+):
+    monkeypatch.setattr(portability, "MAX_REPORTED_ERRORS", 2)
+    path = tmp_path / "many-bad.jsonl"
+    orphan = good("merged away", deletedAt="2026-01-01T00:00:00Z", mergedInto=str(uuid.uuid4()))
+    write_lines(path, [orphan, good("a", tier="dormant"), good("b", tier="dormant"), good("kept")])
+
+    summary = memories_import(lines=path.open("rb"))
+
+    assert summary.error_count == 3
+    assert [(e.line, e.message.split(":")[0]) for e in summary.errors] == [(1, "mergedInto"), (2, "tier")]
 
 
 def test_a_line_that_is_not_utf8_is_reported(tmp_path, fake_embedder):

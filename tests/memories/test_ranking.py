@@ -197,7 +197,7 @@ def worded(db):
 
 def _hybrid_brute_force(query: str, vector, namespace="worded", threshold=THRESHOLD) -> list[str]:
     """Every memory scored by the ranking module in Python, the text score from SQL per row."""
-    terms = querying.text_terms(namespace=namespace, query=query)
+    terms = querying.text_terms(namespace=namespace, query=query, generation="g")
     rows = list(
         Memory.objects.filter(namespace=namespace, deleted_at__isnull=True)
         .annotate(text_score=querying._text_score_sql(terms))
@@ -241,7 +241,7 @@ def test_rare_words_count_more_than_common_ones(db, fake_embedder):
         namespace="words",
     )
 
-    terms = querying.text_terms(namespace="words", query="falcon garden")
+    terms = querying.text_terms(namespace="words", query="falcon garden", generation="g")
     idf = dict(zip(terms.lexemes, terms.idfs))
 
     assert idf["falcon"] > idf["garden"]
@@ -254,7 +254,7 @@ def test_a_word_in_most_memories_is_left_out_of_the_matching(db):
         namespace="common",
     )
 
-    terms = querying.text_terms(namespace="common", query="falcon in the garden")
+    terms = querying.text_terms(namespace="common", query="falcon in the garden", generation="g")
 
     assert terms.lexemes == ["falcon"]
 
@@ -262,7 +262,7 @@ def test_a_word_in_most_memories_is_left_out_of_the_matching(db):
 def test_a_question_of_only_common_words_still_matches(db):
     make_memories([{"content": f"garden note {i}", "vector": np.ones(DIM)} for i in range(30)], namespace="common")
 
-    terms = querying.text_terms(namespace="common", query="garden notes")
+    terms = querying.text_terms(namespace="common", query="garden notes", generation="g")
 
     assert set(terms.lexemes) == {"garden", "note"}
 

@@ -1,7 +1,9 @@
 """Operational hardening: who may read ``/metrics``, the admin login limit (django-axes),
-namespace names checked where keys are made, and chunked request bodies under a real
-gunicorn (``anima_site.wsgi``) — against the real database and real HTTP on loopback."""
+namespace names checked where keys are made and in ``ANIMA_DEFAULT_NAMESPACE``, and
+chunked request bodies under a real gunicorn (``anima_site.wsgi``) — against the real
+database and real HTTP on loopback."""
 
+import subprocess
 import sys
 import threading
 from datetime import timedelta
@@ -10,6 +12,7 @@ from wsgiref.simple_server import WSGIRequestHandler, make_server
 import httpx
 import pytest
 from axes.models import AccessAttempt
+from django.conf import settings as django_settings
 from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
@@ -167,13 +170,36 @@ def test_api_key_create_accepts_a_valid_namespace(namespace):
     assert ApiKey.objects.get(pk=key.pk).namespace == namespace
 
 
-@pytest.mark.parametrize("namespace", ["", "../"])
+@pytest.mark.parametrize("namespace", ["", "../", "a\n"])
 def test_api_key_command_fails_naming_the_namespace(namespace):
     with pytest.raises(CommandError) as error:
         call_command("api_key", "create", "--name", "bad", "--namespace", namespace)
 
     assert repr(namespace) in str(error.value)
     assert not ApiKey.objects.exists()
+
+
+def default_namespace_at_start(tmp_path, namespace: str) -> subprocess.CompletedProcess:
+    """A fresh interpreter loading the settings with ``ANIMA_DEFAULT_NAMESPACE=namespace``."""
+    code = "from django.conf import settings; print(repr(settings.ANIMA_DEFAULT_NAMESPACE))"
+    env = environment(ANIMA_DATA_DIR=str(tmp_path), ANIMA_DEFAULT_NAMESPACE=namespace)
+    return subprocess.run(
+        [sys.executable, "-c", code], cwd=django_settings.BASE_DIR, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+@pytest.mark.parametrize("namespace", ["team\n", "a/b", "x" * 65])
+def test_an_invalid_default_namespace_stops_the_settings_from_loading(tmp_path, namespace):
+    loaded = default_namespace_at_start(tmp_path, namespace)
+
+    assert loaded.returncode != 0
+    assert f"ImproperlyConfigured: ANIMA_DEFAULT_NAMESPACE: Invalid namespace {namespace!r}" in loaded.stderr
+
+
+def test_a_valid_default_namespace_is_the_setting(tmp_path):
+    loaded = default_namespace_at_start(tmp_path, "tenant-b_2")
+
+    assert (loaded.returncode, loaded.stdout.strip()) == (0, "'tenant-b_2'"), loaded.stderr
 
 
 # --- Chunked request bodies (anima_site.wsgi) ----------------------------------------------

@@ -55,6 +55,24 @@ def test_a_malformed_or_unknown_key_is_401(anonymous_api, raw):
     assert raw not in response.content.decode()
 
 
+@pytest.mark.parametrize(
+    "raw",
+    ["anima_ab\x00cd_x", "anima_abcd_x\x00", "anima_ab\u00e9cd_x", "anima_ab\x1bcd_x", "anima_" + "a" * 5000 + "_x"],
+    ids=["nul-in-prefix", "nul-in-secret", "non-ascii", "control-character", "absurdly-long"],
+)
+@pytest.mark.parametrize("header", ["HTTP_AUTHORIZATION", "HTTP_X_API_KEY"])
+def test_a_key_with_unprintable_characters_is_401_before_any_query(
+    anonymous_api, django_assert_num_queries, header, raw
+):
+    value = f"Bearer {raw}" if header == "HTTP_AUTHORIZATION" else raw
+
+    with django_assert_num_queries(0):
+        response = anonymous_api.get(BOOTSTRAP, **{header: value})
+
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "UNAUTHORIZED"
+
+
 def test_the_key_may_come_in_x_api_key(api_key_for):
     assert client_with(api_key_for("read"), header="X-API-Key").get(BOOTSTRAP).status_code == 200
 
@@ -134,6 +152,15 @@ def test_a_write_key_may_not_choose_its_namespace(two_tenants):
     response = a.get(BOOTSTRAP, HTTP_X_ANIMA_NAMESPACE="tenant-b")
 
     assert response.status_code == 403
+
+
+@pytest.mark.parametrize("namespace", ["tenant-b\n", "", "a/b", "x" * 65, "t\u00fcr"])
+def test_an_invalid_namespace_header_is_400_naming_it(two_tenants, api, namespace):
+    response = api.get(BOOTSTRAP, HTTP_X_ANIMA_NAMESPACE=namespace)
+
+    assert response.status_code == 400
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+    assert "1-64 letters, digits" in response.content.decode()
 
 
 def test_a_body_over_the_limit_is_413_and_writes_nothing(api, settings):

@@ -25,9 +25,16 @@ FILE_MODE = 0o600
 
 
 def _open_private(path: str):
-    """Open ``path`` for writing as a file only its owner can read (0600, whatever the
-    umask; a stale file of that name is truncated and narrowed; a symlink is refused)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0), FILE_MODE)
+    """Create ``path`` afresh for writing, a file only its owner can read (0600, whatever
+    the umask). Whatever has that name already (a stale ``.partial``, or a hard link or
+    symlink planted in a shared directory) is unlinked first, never written through."""
+    try:
+        os.unlink(path)
+    except FileNotFoundError:
+        pass
+    # O_EXCL: a name re-created after the unlink is refused (an error), not opened.
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    fd = os.open(path, flags, FILE_MODE)
     try:
         os.fchmod(fd, FILE_MODE)
         return os.fdopen(fd, "w", encoding="utf-8", newline="\n")
