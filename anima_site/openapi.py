@@ -6,7 +6,6 @@ answer as ``{"success": false, "error": {...}, "meta": {...}}``. Views use
 :func:`api_responses`; schemathesis checks the live answers against the result.
 """
 
-from drf_spectacular.extensions import OpenApiAuthenticationExtension
 from drf_spectacular.openapi import AutoSchema
 from drf_spectacular.utils import OpenApiResponse, inline_serializer
 from rest_framework import serializers
@@ -74,18 +73,6 @@ def api_responses(ok: dict, *, extra_errors=(), body: bool = False) -> dict:
     for status in sorted({*COMMON_ERRORS, *extra_errors, *(BODY_ERRORS if body else ())}):
         responses[status] = OpenApiResponse(response=ErrorEnvelope, description=_ERROR_TEXT[status])
     return responses
-
-
-class ApiKeyScheme(OpenApiAuthenticationExtension):
-    target_class = "meta.auth.ApiKeyAuthentication"
-    name = "apiKey"
-
-    def get_security_definition(self, auto_schema):
-        return {
-            "type": "http",
-            "scheme": "bearer",
-            "description": "An Anima API key (anima_<prefix>_<secret>); X-API-Key: <key> works too.",
-        }
 
 
 class EnvelopeAutoSchema(AutoSchema):

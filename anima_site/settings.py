@@ -59,8 +59,13 @@ INSTALLED_APPS = [
     "axes",
     "django_prometheus",
     "django_q",
+    # Each app imports only those above it: memories and keys the foundation (anima_site),
+    # reflections those two, meta (operations) and benchmarks any of them.
     "memories",
+    "keys",
+    "reflections",
     "meta",
+    "benchmarks",
 ]
 
 MIDDLEWARE = [
@@ -167,13 +172,13 @@ USE_TZ = True
 
 # --- API -------------------------------------------------------------------------------
 REST_FRAMEWORK = {
-    "DEFAULT_AUTHENTICATION_CLASSES": ["meta.auth.ApiKeyAuthentication"],
-    "DEFAULT_PERMISSION_CLASSES": ["meta.auth.ScopePermission"],
-    "DEFAULT_THROTTLE_CLASSES": ["meta.auth.ApiKeyRateThrottle"],
+    "DEFAULT_AUTHENTICATION_CLASSES": ["keys.auth.ApiKeyAuthentication"],
+    "DEFAULT_PERMISSION_CLASSES": ["keys.auth.ScopePermission"],
+    "DEFAULT_THROTTLE_CLASSES": ["keys.auth.ApiKeyRateThrottle"],
     "UNAUTHENTICATED_USER": None,
     "DEFAULT_PARSER_CLASSES": ["anima_site.parsers.JSONParser"],
     "DEFAULT_RENDERER_CLASSES": ["anima_site.renderers.JSONRenderer"],
-    "EXCEPTION_HANDLER": "anima_site.api.exception_handler",
+    "EXCEPTION_HANDLER": "anima_site.exceptions.exception_handler",
     "DEFAULT_SCHEMA_CLASS": "anima_site.openapi.EnvelopeAutoSchema",
 }
 SPECTACULAR_SETTINGS = {
@@ -297,7 +302,7 @@ ANIMA_ADMIN_EMAIL = env_str("ANIMA_ADMIN_EMAIL", "")
 # --- Admin login attempts (django-axes) ---
 # ANIMA_ADMIN_LOGIN_ATTEMPTS failed logins for one username from one address lock that
 # pair out for ANIMA_ADMIN_LOCKOUT_MINUTES (429); a successful login clears the count.
-# Only Django's authenticate() is watched: the API's keys (meta.auth) never go through it.
+# Only Django's authenticate() is watched: the API's keys (keys.auth) never go through it.
 # Behind a proxy the address is the proxy's (REMOTE_ADDR).
 ANIMA_ADMIN_LOGIN_ATTEMPTS = env_int("ANIMA_ADMIN_LOGIN_ATTEMPTS", 5, minimum=1)
 ANIMA_ADMIN_LOCKOUT_MINUTES = env_int("ANIMA_ADMIN_LOCKOUT_MINUTES", 15, minimum=1)

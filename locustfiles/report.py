@@ -1,6 +1,6 @@
 """The benchmark's report: the targets it is judged by, and its JSON, Markdown and PNG files.
 
-No Django here: everything is read from the report dict that ``memories.benchmarking``
+No Django here: everything is read from the report dict that ``benchmarks.benchmarking``
 builds, so a committed JSON can be re-rendered with ``render_files``.
 """
 

@@ -1,7 +1,7 @@
 """Realistic texts for the load test and the benchmark: what an assistant stores and asks.
 
 No Django and no locust here: the locustfile (run by locust, gevent-patched) and
-``memories.benchmarking`` (run by Django) both import it.
+``benchmarks.benchmarking`` (run by Django) both import it.
 
 ``QUERY_TEXTS`` is the pool of questions (50, repeated, so the embedding cache warms as
 it would for a real assistant); ``memory_text(i)`` is the ``i``-th of 720,000 distinct

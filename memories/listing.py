@@ -1,6 +1,8 @@
-"""Reads for the memory resource and the admin: the filtered, keyset-paginated list, one
-memory by id, and what the admin shows of one memory (nearest neighbours through the
-HNSW index, associations, promotion history).
+"""Reads for the memory resource and the admin: the filtered (``MemoryFilters``),
+keyset-paginated list, one memory by id, the one "not found" error for every reader and
+writer (``memory_not_found``: it names the survivor when the memory was merged), and what
+the admin shows of one memory (nearest neighbours through ``memories.search``,
+associations, promotion history).
 
 The list pages by keyset ("cursor"), not by offset: a cursor names the last row shown,
 as (value of the ordering column, id), and the next page starts strictly after it
@@ -23,13 +25,13 @@ from uuid import UUID
 from django.db import transaction
 from django.db.models import Case, F, Q, QuerySet, When
 from django.db.models.functions import Substr
-from pgvector.django import CosineDistance
 
 from anima_site.json_values import json_loads
 from memories.datetimes import datetime_in_utc
 from memories.errors import MemoryNotFoundError
+from memories.filters import MemoryFilters
 from memories.models import LIVE, Memory, MemoryAssociation, MemoryEmbedding, TierPromotion
-from memories.services.querying import _configure_hnsw
+from memories.search import CandidateSearch, configure_hnsw, nearest_embeddings
 
 #: Columns the list may be ordered by (the API names them createdAt, lastAccessed, …).
 LIST_ORDER_FIELDS = ("created_at", "last_accessed", "resonance_phi", "access_count")
@@ -86,45 +88,6 @@ class Cursor:
 
 
 @dataclass(frozen=True)
-class MemoryListFilters:
-    tier: str | None = None
-    category: str | None = None
-    #: Every tag must be present.
-    tags: list[str] | None = None
-    is_catalyst: bool | None = None
-    source: str | None = None
-    #: Inclusive lower bound of ``created_at``.
-    created_after: datetime | None = None
-    #: Exclusive upper bound of ``created_at``.
-    created_before: datetime | None = None
-    #: Inclusive lower and exclusive upper bound of ``occurred_at``.
-    occurred_after: datetime | None = None
-    occurred_before: datetime | None = None
-
-    def q(self) -> Q:
-        q = Q()
-        if self.tier is not None:
-            q &= Q(tier=self.tier)
-        if self.category is not None:
-            q &= Q(category=self.category)
-        if self.tags:
-            q &= Q(tags__contains=list(self.tags))
-        if self.is_catalyst is not None:
-            q &= Q(is_catalyst=self.is_catalyst)
-        if self.source is not None:
-            q &= Q(source=self.source)
-        if self.created_after is not None:
-            q &= Q(created_at__gte=self.created_after)
-        if self.created_before is not None:
-            q &= Q(created_at__lt=self.created_before)
-        if self.occurred_after is not None:
-            q &= Q(occurred_at__gte=self.occurred_after)
-        if self.occurred_before is not None:
-            q &= Q(occurred_at__lt=self.occurred_before)
-        return q
-
-
-@dataclass(frozen=True)
 class MemoryPage:
     memories: list[Memory]
     next_cursor: str | None
@@ -169,7 +132,7 @@ def _after(field: str, descending: bool, cursor: Cursor) -> Q:
 def memories_list(
     *,
     namespace: str,
-    filters: MemoryListFilters | None = None,
+    filters: MemoryFilters | None = None,
     ordering: str = DEFAULT_LIST_ORDERING,
     page_size: int = DEFAULT_PAGE_SIZE,
     cursor: Cursor | None = None,
@@ -188,7 +151,7 @@ def memories_list(
         raise InvalidCursorError("the cursor belongs to another ordering")
     backwards = cursor is not None and cursor.backwards
     field, descending, order_by = _keyset_order(ordering, backwards)
-    rows = memory_output_queryset().filter(LIVE, (filters or MemoryListFilters()).q(), namespace=namespace)
+    rows = memory_output_queryset().filter((filters or MemoryFilters()).q(), namespace=namespace)
     if cursor is not None:
         rows = rows.filter(_after(field, descending, cursor))
     rows = list(rows.order_by(*order_by)[: page_size + 1])
@@ -236,16 +199,14 @@ def memory_similar(*, memory_id: UUID, limit: int = SIMILAR_LIMIT) -> list[Simil
     if source is None:
         return []
     vector, namespace, model_id = source
+    search = CandidateSearch(namespace=namespace, vector=vector, model_id=model_id)
+    nearest = nearest_embeddings(search=search, exclude=memory_id)
     with transaction.atomic():
-        _configure_hnsw(limit)
+        configure_hnsw(limit)
         rows = list(
-            MemoryEmbedding.objects.filter(
-                namespace=namespace, embedding_model=model_id, memory__deleted_at__isnull=True
-            )
-            .exclude(memory_id=memory_id)
-            .annotate(distance=CosineDistance("embedding", vector), preview=Substr("memory__content", 1, PREVIEW_CHARS))
-            .order_by("distance")
-            .values_list("memory_id", "distance", "preview", "memory__tier")[:limit]
+            nearest.annotate(preview=Substr("memory__content", 1, PREVIEW_CHARS)).values_list(
+                "memory_id", "distance", "preview", "memory__tier"
+            )[:limit]
         )
     similar = [
         SimilarMemory(memory_id=mid, preview=preview, tier=tier, similarity=1.0 - distance)

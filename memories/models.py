@@ -18,6 +18,8 @@ from django.db.models.functions import Now
 from django.utils import timezone
 from pgvector.django import HnswIndex, VectorField
 
+from memories.ranking import PHI_MAX, PHI_MIN
+
 #: The dimension of the embedding column as created by the migrations. The embedding
 #: system check compares the configured provider against the column in the database.
 EMBEDDING_DIMENSIONS = 384
@@ -25,6 +27,8 @@ EMBEDDING_DIMENSIONS = 384
 MAX_CONTENT_CHARS = 50_000
 MAX_TAGS = 20
 MAX_TAG_CHARS = 50
+#: The most recent distinct conversations an association keeps (``memories.services.associations``).
+MAX_CONVERSATION_CONTEXTS = 20
 LIVE = Q(deleted_at__isnull=True)
 
 
@@ -83,7 +87,7 @@ class Memory(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["namespace", "content_hash"], condition=LIVE, name="memory_live_hash_uniq"),
             models.CheckConstraint(
-                condition=Q(resonance_phi__gte=0) & Q(resonance_phi__lte=5), name="memory_phi_range"
+                condition=Q(resonance_phi__gte=PHI_MIN) & Q(resonance_phi__lte=PHI_MAX), name="memory_phi_range"
             ),
         ]
         indexes = [
@@ -147,7 +151,9 @@ class MemoryAssociation(models.Model):
     strength = models.FloatField(default=0.0)
     first_co_occurred_at = models.DateTimeField(default=timezone.now)
     last_co_occurred_at = models.DateTimeField(default=timezone.now)
-    conversation_contexts = ArrayField(models.CharField(max_length=200), size=20, default=list, blank=True)
+    conversation_contexts = ArrayField(
+        models.CharField(max_length=200), size=MAX_CONVERSATION_CONTEXTS, default=list, blank=True
+    )
 
     class Meta:
         constraints = [

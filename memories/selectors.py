@@ -47,12 +47,19 @@ def bootstrap_queryset(*, namespace: str, active_size: int, thread_size: int, st
     return pinned.union(active, thread, stable, all=True)
 
 
-def tier_distribution(*, namespace: str) -> dict[str, int]:
-    """Live memories per tier from the trigger-maintained counts (a few rows, whatever the size)."""
+def tier_counts(*, namespace: str) -> dict[str, int]:
+    """Live memories of every tier and their ``total``, from the trigger-maintained counts
+    (a few rows, whatever the size)."""
     counts = dict(TierCount.objects.filter(namespace=namespace).values_list("tier", "count"))
-    distribution = {tier: int(counts.get(tier, 0)) for tier in (Tier.ACTIVE, Tier.THREAD, Tier.STABLE)}
-    distribution["total"] = sum(int(value) for value in counts.values())
+    distribution = {tier: int(counts.get(tier, 0)) for tier in Tier.values}
+    distribution["total"] = sum(distribution.values())
     return distribution
+
+
+def tier_distribution(*, namespace: str) -> dict[str, int]:
+    """Bootstrap's shape of ``tier_counts``: active, thread, stable and the total (network included)."""
+    counts = tier_counts(namespace=namespace)
+    return {tier: counts[tier] for tier in (Tier.ACTIVE, Tier.THREAD, Tier.STABLE, "total")}
 
 
 def memories_bootstrap(

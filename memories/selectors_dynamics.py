@@ -10,7 +10,7 @@ from uuid import UUID
 from django.db import connection
 from django.db.models import Avg, Count, Max, Q, Sum
 
-from memories.errors import MemoryNotFoundError
+from memories.listing import memory_not_found
 from memories.models import LIVE, Memory, MemoryAssociation
 
 
@@ -18,10 +18,7 @@ def memory_get_live(*, namespace: str, memory_id: UUID) -> Memory:
     """The live memory, or MemoryNotFoundError (naming the survivor when it was merged)."""
     memory = Memory.objects.filter(LIVE, namespace=namespace, pk=memory_id).defer("search_vector").first()
     if memory is None:
-        merged_into = (
-            Memory.objects.filter(namespace=namespace, pk=memory_id).values_list("merged_into_id", flat=True).first()
-        )
-        raise MemoryNotFoundError(memory_id, merged_into)
+        raise memory_not_found(namespace=namespace, memory_id=memory_id)
     return memory
 
 

@@ -1,3 +1,5 @@
+"""The meta app: the operations layer (see the package docstring)."""
+
 from django.apps import AppConfig
 
 

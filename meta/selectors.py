@@ -1,4 +1,4 @@
-"""Reads about the service itself: the embedding cache, the database, the task queue."""
+"""The operations layer's reads about the service itself: the embedding cache, the database, the task queue."""
 
 from django.conf import settings
 from django.core.cache import caches
@@ -6,7 +6,7 @@ from django.db import connection
 from django.utils import timezone
 
 from memories import embeddings
-from memories.models import Tier, TierCount
+from memories.selectors import tier_counts
 
 CACHE_HEALTHY_HIT_RATE = 0.8
 CACHE_RECOMMEND_BELOW = 0.5
@@ -74,13 +74,6 @@ def queue_stats() -> dict:
 
     broker = get_broker()
     return {"queued": broker.queue_size() or 0, "failed": Failure.objects.count()}
-
-
-def tier_counts(*, namespace: str) -> dict:
-    counts = dict(TierCount.objects.filter(namespace=namespace).values_list("tier", "count"))
-    distribution = {tier: int(counts.get(tier, 0)) for tier in Tier.values}
-    distribution["total"] = sum(distribution.values())
-    return distribution
 
 
 def system_metrics(*, namespace: str) -> dict:

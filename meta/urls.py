@@ -1,8 +1,9 @@
+"""Routes of the operations endpoints: ``/meta/cache-stats`` and ``/meta/metrics``."""
+
 from memories.urls import OptionalSlashRouter
-from meta.views import MetaViewSet, ReflectionViewSet
+from meta.views import MetaViewSet
 
 router = OptionalSlashRouter()
 router.register("meta", MetaViewSet, basename="meta")
-router.register("reflection", ReflectionViewSet, basename="reflection")
 
 urlpatterns = router.urls

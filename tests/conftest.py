@@ -29,7 +29,7 @@ def api_key_for(db):
     """Make a key and return its full string: ``api_key_for("read", namespace="b")``."""
 
     def make(scope="admin", namespace="default"):
-        from meta.services.keys import api_key_create
+        from keys.services import api_key_create
 
         return api_key_create(name=f"test {scope}", namespace=namespace, scope=scope)[1]
 

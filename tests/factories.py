@@ -1,4 +1,5 @@
-"""Build memories straight into the database (bulk), with vectors the test chooses."""
+"""Build memories straight into the database (bulk), with vectors the test chooses: the
+bundled model's space (``MODEL``, ``DIM``), ``axis`` for vectors of known similarity."""
 
 import uuid
 from datetime import timedelta
@@ -9,6 +10,20 @@ from django.utils import timezone
 
 from memories.models import Memory, MemoryEmbedding
 from memories.text import content_hash, normalized_hash
+
+#: The bundled model the tests embed with, and the length of its vectors.
+MODEL = "sentence-transformers/all-MiniLM-L6-v2"
+DIM = 384
+
+
+def axis(i: int, j: int | None = None, mix: float = 0.0) -> np.ndarray:
+    """A unit vector on axis i, tilted towards axis j: similarity to axis i is known."""
+    vector = np.zeros(DIM, dtype=np.float32)
+    vector[i] = 1.0
+    if j is not None:
+        vector[i] = np.sqrt(1 - mix**2)
+        vector[j] = mix
+    return vector
 
 
 def unit(vector) -> np.ndarray:

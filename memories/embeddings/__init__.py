@@ -1,4 +1,5 @@
-"""Embeddings: one provider per process, behind the ``embeddings`` cache alias.
+"""Embeddings: one provider per process, behind the ``embeddings`` cache alias; the one
+provider factory (``build_provider`` of a ``ProviderSpec``, the settings' by default).
 
 ``embed_texts`` is the only way the rest of the code obtains vectors. A repeated text
 costs no model call: the cache holds the float32 bytes with a truncation flag under
@@ -36,6 +37,8 @@ __all__ = [
     "EmbeddingError",
     "EmbeddingProvider",
     "EmbeddedTexts",
+    "ProviderSpec",
+    "build_provider",
     "embed_texts",
     "get_provider",
     "namespace_cache_forget",
@@ -51,28 +54,48 @@ _provider: EmbeddingProvider | None = None
 _provider_lock = threading.Lock()
 
 
-def build_provider() -> EmbeddingProvider:
-    """The provider the settings describe (not cached; see :func:`get_provider`)."""
-    if settings.ANIMA_EMBEDDING_PROVIDER == "openai":
+@dataclass(frozen=True)
+class ProviderSpec:
+    """Which provider serves which model at which dimension, and how to reach it (OpenAI-
+    compatible servers only). Timeouts, retries, the input limit and torch threads are
+    process settings, not part of it."""
+
+    provider: str  # local | openai
+    model_id: str
+    dimensions: int
+    base_url: str = ""
+    api_key: str = ""
+    send_dimensions: bool = False
+
+    @classmethod
+    def from_settings(cls) -> "ProviderSpec":
+        s = settings
+        return cls(
+            provider=s.ANIMA_EMBEDDING_PROVIDER, model_id=s.ANIMA_EMBEDDING_MODEL, dimensions=s.ANIMA_EMBEDDING_DIMENSIONS,
+            base_url=s.ANIMA_OPENAI_BASE_URL, api_key=s.ANIMA_OPENAI_API_KEY, send_dimensions=s.ANIMA_OPENAI_SEND_DIMENSIONS,
+        )
+
+
+def build_provider(spec: ProviderSpec | None = None) -> EmbeddingProvider:
+    """The one provider factory: the provider ``spec`` describes, by default the settings'
+    (``reembed`` passes its target). Not cached; see :func:`get_provider`."""
+    spec = spec or ProviderSpec.from_settings()
+    if spec.provider == "openai":
         from memories.embeddings.openai import OpenAIProvider
 
         return OpenAIProvider(
-            base_url=settings.ANIMA_OPENAI_BASE_URL,
-            api_key=settings.ANIMA_OPENAI_API_KEY,
-            model_id=settings.ANIMA_EMBEDDING_MODEL,
-            dimensions=settings.ANIMA_EMBEDDING_DIMENSIONS,
+            base_url=spec.base_url,
+            api_key=spec.api_key,
+            model_id=spec.model_id,
+            dimensions=spec.dimensions,
             timeout=settings.ANIMA_OPENAI_TIMEOUT,
             retries=settings.ANIMA_OPENAI_RETRIES,
-            send_dimensions=settings.ANIMA_OPENAI_SEND_DIMENSIONS,
+            send_dimensions=spec.send_dimensions,
             max_input_chars=settings.ANIMA_OPENAI_MAX_INPUT_CHARS,
         )
     from memories.embeddings.local import LocalProvider
 
-    return LocalProvider(
-        model_id=settings.ANIMA_EMBEDDING_MODEL,
-        dimensions=settings.ANIMA_EMBEDDING_DIMENSIONS,
-        torch_threads=settings.ANIMA_TORCH_THREADS,
-    )
+    return LocalProvider(model_id=spec.model_id, dimensions=spec.dimensions, torch_threads=settings.ANIMA_TORCH_THREADS)
 
 
 def get_provider() -> EmbeddingProvider:

@@ -1,2 +1,4 @@
-"""Writes. One module per concept: ``access`` (the access effects and the one promotion
-rule), ``adding`` (``memory_add``), ``querying`` (``memory_query``)."""
+"""Writes, one module per concept; each module's docstring says what it owns. The query's
+rule is ``memories.ranking`` and its reads ``memories.search``; here ``querying``
+(``memory_query``) orchestrates them, ``access`` counts an access, ``tiers`` owns every
+tier change (the promotion rule, the audit rows), ``adding`` the one insert path."""

@@ -1,4 +1,4 @@
-"""What every access does to a memory, and the one promotion rule.
+"""What every access does to a memory: counters, φ, the promotion rule, the access row.
 
 An access is a query hit, a duplicate add, a merge or an explicit feedback. For any number of
 memories it costs a constant number of statements and never touches the embedding
@@ -9,35 +9,28 @@ SHARE``, neither wait for it nor deadlock with it), one bulk insert
 of ``MemoryAccess`` rows and, when some memory crossed a threshold, one bulk insert of
 ``TierPromotion`` rows.
 
-Promotion rule: when an access makes ``access_count`` cross a threshold (before < T ≤
-after) the memory moves one step, ``active → thread`` at ``ANIMA_PROMOTE_TO_THREAD_AT``
-and ``thread → stable`` at ``ANIMA_PROMOTE_TO_STABLE_AT``, and only from the tier below.
-A memory moved by hand is therefore never moved back by a later access: its count has
-already passed the threshold, or it sits in a tier the rule does not move from.
-
-φ moves by the caller's ``phi_increment`` (negative for a "not useful" feedback) and stays
-in [``PHI_MIN``, ``PHI_MAX``] of memories.ranking.
+The promotion rule and its audit rows belong to ``memories.services.tiers``; φ moves by the
+caller's ``phi_increment`` (negative for a "not useful" feedback) and stays in the range
+of ``memories.ranking`` (``clamp_phi_sql``).
 """
 
 from dataclasses import dataclass
 from uuid import UUID
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 
 from anima_site import metrics
-from memories.models import Memory, MemoryAccess, TierPromotion
-from memories.ranking import PHI_MAX, PHI_MIN
-
-PROMOTION_REASON_ACCESS = "access_threshold"
-
-
-@dataclass(frozen=True)
-class Promotion:
-    memory_id: UUID
-    from_tier: str
-    to_tier: str
+from memories.models import Memory, MemoryAccess
+from memories.ranking import clamp_phi_sql
+from memories.services.tiers import (
+    REASON_ACCESS,
+    Promotion,
+    TierMove,
+    promoted_tier_sql,
+    promotion_thresholds,
+    tier_changes_audit,
+)
 
 
 @dataclass(frozen=True)
@@ -61,19 +54,13 @@ WITH target AS (
     ORDER BY id
     FOR NO KEY UPDATE
 ), changed AS (
-    SELECT id,
-           CASE
-               WHEN old_tier = 'active' AND old_count < %(to_thread)s AND old_count + 1 >= %(to_thread)s
-                   THEN 'thread'
-               WHEN old_tier = 'thread' AND old_count < %(to_stable)s AND old_count + 1 >= %(to_stable)s
-                   THEN 'stable'
-           END AS new_tier
+    SELECT id, {promoted_tier_sql(tier="old_tier", count="old_count")} AS new_tier
     FROM target
 )
 UPDATE memories_memory m SET
     access_count = t.old_count + 1,
     last_accessed = %(now)s,
-    resonance_phi = GREATEST(LEAST(t.old_phi + %(phi_increment)s, {PHI_MAX}), {PHI_MIN}),
+    resonance_phi = {clamp_phi_sql("t.old_phi + %(phi_increment)s")},
     tier = COALESCE(c.new_tier, t.old_tier),
     tier_last_updated = CASE WHEN c.new_tier IS NULL THEN m.tier_last_updated ELSE %(now)s END
 FROM target t JOIN changed c ON c.id = t.id
@@ -97,34 +84,23 @@ def memories_record_access(
     params = {
         "ids": list(memory_ids),
         "namespace": namespace,
-        "to_thread": settings.ANIMA_PROMOTE_TO_THREAD_AT,
-        "to_stable": settings.ANIMA_PROMOTE_TO_STABLE_AT,
         "now": now,
         "phi_increment": phi_increment,
+        **promotion_thresholds(),
     }
     with transaction.atomic():
         rows = list(Memory.objects.raw(sql, params))
         MemoryAccess.objects.bulk_create(
             [MemoryAccess(memory_id=row.id, conversation_id=conversation_id, accessed_at=now) for row in rows]
         )
-        audit = [
-            TierPromotion(
-                memory_id=row.id,
-                from_tier=row.old_tier,
-                to_tier=row.tier,
-                reason=PROMOTION_REASON_ACCESS,
-                access_count_at_promotion=row.access_count,
-                days_since_last_access=(now - row.old_last_accessed).total_seconds() / 86400,
-                created_at=now,
-            )
+        moves = [
+            TierMove(row.id, row.old_tier, row.tier, row.access_count, row.old_last_accessed)
             for row in rows
             if row.tier != row.old_tier
         ]
-        if audit:
-            TierPromotion.objects.bulk_create(audit)
-    metrics.record_promotions(audit, reason=PROMOTION_REASON_ACCESS)
+        audit = tier_changes_audit(moves, reason=REASON_ACCESS, now=now)
+    metrics.record_promotions(audit, reason=REASON_ACCESS)
     return AccessResult(
         memories={row.id: row for row in rows},
         promotions=[Promotion(memory_id=p.memory_id, from_tier=p.from_tier, to_tier=p.to_tier) for p in audit],
     )
-

@@ -1,4 +1,5 @@
-"""``memory_add``: store a memory once per namespace, counting re-statements as accesses.
+"""``memories_add_batch`` and ``memory_add`` (a batch of one): store each content once per
+namespace, counting re-statements as accesses. One insert path for both.
 
 The duplicate check comes before any embedding, so a duplicate costs no model call.
 Correctness under concurrency rests on the partial unique constraint
@@ -11,7 +12,7 @@ A new memory leaves consolidation and catalyst-detection work in the same transa
 """
 
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from uuid import UUID
 
@@ -19,7 +20,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from memories.background import work_after_add
-from memories.embeddings import embed_texts
+from memories.embeddings import Embedding, embed_texts
 from memories.models import LIVE, Memory, MemoryEmbedding, Tier
 from memories.ranking import CATALYST_PHI
 from memories.services.access import memories_record_access
@@ -27,91 +28,12 @@ from memories.text import content_hash, normalized_hash
 
 MESSAGE_CREATED = "Memory stored."
 MESSAGE_DUPLICATE = "This memory already exists; its access was counted and nothing else changed."
-#: A duplicate touch can miss when the existing memory is deleted in between; the insert
-#: then runs again. Two rounds always settle it; three is a safety margin.
+STATUS_CREATED = "created"
+STATUS_DUPLICATE = "duplicate"
+#: A duplicate's access can miss when the existing memory is deleted in between, and a
+#: lost insert's winner can be deleted before it is found; the content then goes round
+#: again. Two rounds always settle it; three is a safety margin.
 _MAX_ROUNDS = 3
-
-
-@dataclass(frozen=True)
-class AddResult:
-    memory: Memory
-    is_duplicate: bool
-    #: ``local``/``openai``/``cache``; ``None`` for a duplicate (nothing was embedded).
-    embedding_provider: str | None
-    embedding_truncated: bool
-    promotions: list
-
-
-def _touch_existing(*, namespace: str, digest: str) -> AddResult | None:
-    existing_id = (
-        Memory.objects.filter(LIVE, namespace=namespace, content_hash=digest).values_list("id", flat=True).first()
-    )
-    if existing_id is None:
-        return None
-    access = memories_record_access(namespace=namespace, memory_ids=[existing_id])
-    memory = access.memories.get(existing_id)
-    if memory is None:  # deleted between the lookup and the update
-        return None
-    truncated = MemoryEmbedding.objects.filter(memory_id=existing_id).values_list("truncated", flat=True).first()
-    return AddResult(
-        memory=memory,
-        is_duplicate=True,
-        embedding_provider=None,
-        embedding_truncated=bool(truncated),
-        promotions=access.promotions,
-    )
-
-
-def memory_add(
-    *,
-    namespace: str,
-    content: str,
-    category: str | None = None,
-    tags: list[str] | None = None,
-    source: str | None = None,
-    is_catalyst: bool = False,
-    metadata: dict | None = None,
-    occurred_at: datetime | None = None,
-) -> AddResult:
-    digest = content_hash(content)
-    embedded = None
-    for _ in range(_MAX_ROUNDS):
-        duplicate = _touch_existing(namespace=namespace, digest=digest)
-        if duplicate is not None:
-            return duplicate
-        if embedded is None:
-            embedded = embed_texts([content], namespace=namespace)  # EmbeddingError propagates: nothing written
-        embedding = embedded.embeddings[0]
-        item = BatchItem(
-            content=content,
-            category=category,
-            tags=tags,
-            source=source,
-            is_catalyst=is_catalyst,
-            metadata=metadata,
-            occurred_at=occurred_at,
-        )
-        memory = _new_memory(namespace, item, digest, timezone.now())
-        with transaction.atomic():
-            Memory.objects.bulk_create([memory], ignore_conflicts=True)
-            if Memory.objects.filter(pk=memory.pk).exists():
-                MemoryEmbedding.objects.create(
-                    memory=memory,
-                    namespace=namespace,
-                    embedding=embedding.vector,
-                    embedding_model=embedded.model_id,
-                    truncated=embedding.truncated,
-                )
-                work_after_add(namespace=namespace, memories=[memory])
-                return AddResult(
-                    memory=memory,
-                    is_duplicate=False,
-                    embedding_provider=embedded.provider_label,
-                    embedding_truncated=embedding.truncated,
-                    promotions=[],
-                )
-        # A concurrent add of the same content committed first: count this one as its duplicate.
-    raise RuntimeError(f"memory_add did not settle after {_MAX_ROUNDS} rounds for one content hash")
 
 
 @dataclass(frozen=True)
@@ -130,10 +52,10 @@ class BatchItem:
 class BatchOutcome:
     status: str  # "created" | "duplicate"
     memory_id: UUID
-
-
-STATUS_CREATED = "created"
-STATUS_DUPLICATE = "duplicate"
+    #: The memory as this batch left it (as built when created, else after its access).
+    memory: Memory = field(repr=False, compare=False)
+    #: Created: whether the new embedding was truncated; a duplicate: None (not read).
+    embedding_truncated: bool | None = None
 
 
 @dataclass(frozen=True)
@@ -143,8 +65,50 @@ class BatchResult:
     promotions: list
 
 
+@dataclass(frozen=True)
+class AddResult:
+    memory: Memory
+    is_duplicate: bool
+    #: ``local``/``openai``/``cache``; ``None`` for a duplicate (nothing was embedded).
+    embedding_provider: str | None
+    embedding_truncated: bool
+    promotions: list
+
+
+def memory_add(
+    *,
+    namespace: str,
+    content: str,
+    category: str | None = None,
+    tags: list[str] | None = None,
+    source: str | None = None,
+    is_catalyst: bool = False,
+    metadata: dict | None = None,
+    occurred_at: datetime | None = None,
+) -> AddResult:
+    """Add one memory: :func:`memories_add_batch` with one item."""
+    item = BatchItem(
+        content=content, category=category, tags=tags, source=source,
+        is_catalyst=is_catalyst, metadata=metadata, occurred_at=occurred_at,
+    )
+    batch = memories_add_batch(namespace=namespace, items=[item])
+    outcome = batch.outcomes[0]
+    if outcome.status == STATUS_CREATED:
+        provider, truncated = batch.embedding_provider, outcome.embedding_truncated
+    else:
+        provider = None
+        truncated = MemoryEmbedding.objects.filter(memory_id=outcome.memory_id).values_list("truncated", flat=True).first()
+    return AddResult(
+        memory=outcome.memory,
+        is_duplicate=outcome.status == STATUS_DUPLICATE,
+        embedding_provider=provider,
+        embedding_truncated=bool(truncated),
+        promotions=batch.promotions,
+    )
+
+
 def memories_add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult:
-    """Add many memories with the rules of :func:`memory_add`, in a constant number of steps.
+    """Add many memories in a constant number of steps (for a batch that settles in one round).
 
     One lookup finds contents already stored; the new distinct contents are embedded in
     ONE provider call and inserted in ONE transaction (``ON CONFLICT DO NOTHING``: a
@@ -153,59 +117,91 @@ def memories_add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult
     duplicate add does; a memory repeated k times gets k accesses.
     """
     digests = [content_hash(item.content) for item in items]
-    existing = dict(
-        Memory.objects.filter(LIVE, namespace=namespace, content_hash__in=set(digests)).values_list("content_hash", "id")
-    )
+    occurrences = Counter(digests)
     first_of: dict[str, int] = {}
     for index, digest in enumerate(digests):
         first_of.setdefault(digest, index)
-    new_indices = [index for digest, index in first_of.items() if digest not in existing]
-    created: dict[str, UUID] = {}
-    provider_label = None
-    if new_indices:
-        embedded = embed_texts([items[index].content for index in new_indices], namespace=namespace)  # EmbeddingError: nothing written
-        provider_label = embedded.provider_label
-        now = timezone.now()
-        built = [_new_memory(namespace, items[index], digests[index], now) for index in new_indices]
-        with transaction.atomic():
-            Memory.objects.bulk_create(built, ignore_conflicts=True)
-            inserted = set(Memory.objects.filter(pk__in=[m.pk for m in built]).values_list("pk", flat=True))
-            MemoryEmbedding.objects.bulk_create(
-                [
-                    MemoryEmbedding(
-                        memory=memory,
-                        namespace=namespace,
-                        embedding=embedding.vector,
-                        embedding_model=embedded.model_id,
-                        truncated=embedding.truncated,
-                    )
-                    for memory, embedding in zip(built, embedded.embeddings)
-                    if memory.pk in inserted
-                ]
-            )
-            for memory in built:
-                if memory.pk in inserted:
-                    created[memory.content_hash] = memory.pk
-            work_after_add(namespace=namespace, memories=[m for m in built if m.pk in inserted])
-        lost = {m.content_hash for m in built if m.pk not in inserted}  # a concurrent add won these
-        if lost:
-            existing.update(
-                Memory.objects.filter(LIVE, namespace=namespace, content_hash__in=lost).values_list("content_hash", "id")
-            )
-    outcomes, accessed = [], []
+    created: dict[str, Memory] = {}
+    settled: dict[str, UUID] = {}
+    accessed: dict[UUID, Memory] = {}
+    vectors: dict[str, Embedding] = {}
+    model_id = provider_label = None
+    promotions: list = []
+    pending = list(first_of)
+    for _ in range(_MAX_ROUNDS):
+        existing = _live_ids(namespace=namespace, digests=pending)
+        new = [digest for digest in pending if digest not in existing]
+        missing = [digest for digest in new if digest not in vectors]
+        if missing:
+            texts = [items[first_of[digest]].content for digest in missing]
+            embedded = embed_texts(texts, namespace=namespace)  # EmbeddingError propagates: nothing written
+            vectors.update(zip(missing, embedded.embeddings))
+            model_id, provider_label = embedded.model_id, embedded.provider_label
+        if new:
+            now = timezone.now()
+            built = {digest: _new_memory(namespace, items[first_of[digest]], digest, now) for digest in new}
+            won = _insert(namespace=namespace, built=built, vectors=vectors, model_id=model_id)
+            created.update(won)
+            settled.update((digest, memory.pk) for digest, memory in won.items())
+            lost = [digest for digest in new if digest not in won]  # a concurrent add won these
+            if lost:
+                existing.update(_live_ids(namespace=namespace, digests=lost))
+        # One access per occurrence but a created memory's first.
+        touches: Counter = Counter()
+        for digest in pending:
+            if digest in created:
+                touches[created[digest].pk] += occurrences[digest] - 1
+            elif digest in existing:
+                touches[existing[digest]] += occurrences[digest]
+        promotions += _count_accesses(namespace, touches, accessed=accessed)
+        settled.update((digest, existing[digest]) for digest in pending if existing.get(digest) in accessed)
+        pending = [digest for digest in pending if digest not in settled]
+        if not pending:
+            break
+    else:
+        raise RuntimeError(f"memories_add_batch did not settle after {_MAX_ROUNDS} rounds")
+    outcomes = []
     for index, digest in enumerate(digests):
+        memory_id = settled[digest]
+        memory = accessed.get(memory_id) or created[digest]
         if digest in created and first_of[digest] == index:
-            outcomes.append(BatchOutcome(status=STATUS_CREATED, memory_id=created[digest]))
-            continue
-        memory_id = created.get(digest) or existing[digest]
-        outcomes.append(BatchOutcome(status=STATUS_DUPLICATE, memory_id=memory_id))
-        accessed.append(memory_id)
-    return BatchResult(
-        outcomes=outcomes, embedding_provider=provider_label, promotions=_count_accesses(namespace, accessed)
-    )
+            outcomes.append(BatchOutcome(STATUS_CREATED, memory_id, memory, vectors[digest].truncated))
+        else:
+            outcomes.append(BatchOutcome(STATUS_DUPLICATE, memory_id, memory))
+    return BatchResult(outcomes=outcomes, embedding_provider=provider_label, promotions=promotions)
 
 
-def _new_memory(namespace: str, item: BatchItem, digest: str, now) -> Memory:
+def _live_ids(*, namespace: str, digests: list[str]) -> dict[str, UUID]:
+    rows = Memory.objects.filter(LIVE, namespace=namespace, content_hash__in=set(digests))
+    return dict(rows.values_list("content_hash", "id"))
+
+
+def _insert(
+    *, namespace: str, built: dict[str, Memory], vectors: dict[str, Embedding], model_id: str
+) -> dict[str, Memory]:
+    """Insert the built memories with their vectors in one transaction, skipping a content a
+    concurrent add stored first; returns the inserted ones by content hash."""
+    with transaction.atomic():
+        Memory.objects.bulk_create(list(built.values()), ignore_conflicts=True)
+        inserted = set(Memory.objects.filter(pk__in=[m.pk for m in built.values()]).values_list("pk", flat=True))
+        won = {digest: memory for digest, memory in built.items() if memory.pk in inserted}
+        MemoryEmbedding.objects.bulk_create(
+            [
+                MemoryEmbedding(
+                    memory=memory,
+                    namespace=namespace,
+                    embedding=vectors[digest].vector,
+                    embedding_model=model_id,
+                    truncated=vectors[digest].truncated,
+                )
+                for digest, memory in won.items()
+            ]
+        )
+        work_after_add(namespace=namespace, memories=list(won.values()))
+    return won
+
+
+def _new_memory(namespace: str, item: BatchItem, digest: str, now: datetime) -> Memory:
     return Memory(
         namespace=namespace,
         content=item.content,
@@ -225,11 +221,13 @@ def _new_memory(namespace: str, item: BatchItem, digest: str, now) -> Memory:
     )
 
 
-def _count_accesses(namespace: str, memory_ids: list[UUID]) -> list:
-    """One access per occurrence: round k touches the memories seen at least k times."""
-    counts = Counter(memory_ids)
+def _count_accesses(namespace: str, touches: Counter, *, accessed: dict[UUID, Memory]) -> list:
+    """``touches[id]`` accesses of each memory: round k touches the memories counted at least
+    k times. The memories as they are after the last round go into ``accessed``."""
     promotions = []
-    for round_number in range(1, max(counts.values(), default=0) + 1):
-        ids = [memory_id for memory_id, count in counts.items() if count >= round_number]
-        promotions += memories_record_access(namespace=namespace, memory_ids=ids).promotions
+    for round_number in range(1, max(touches.values(), default=0) + 1):
+        ids = [memory_id for memory_id, count in touches.items() if count >= round_number]
+        access = memories_record_access(namespace=namespace, memory_ids=ids)
+        accessed.update(access.memories)
+        promotions += access.promotions
     return promotions

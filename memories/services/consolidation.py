@@ -20,17 +20,15 @@ from uuid import UUID
 from django.conf import settings
 from django.db import connection, transaction
 from django.utils import timezone
-from pgvector.django import CosineDistance
 
+from memories import ranking
 from memories.models import LIVE, MAX_TAGS, Memory, MemoryAccess, MemoryEmbedding
-from memories.services.access import PHI_MAX, memories_record_access
+from memories.search import CandidateSearch, configure_hnsw, nearest_embeddings
+from memories.services.access import memories_record_access
+from memories.services.associations import associations_move
 from memories.text import same_fact
 
 MAX_NEAR_DUPLICATES = 10
-EXACT_SIMILARITY = 0.98
-PHI_CONTRIBUTION = 0.1
-CATALYST_PHI_CONTRIBUTION = 1.0
-NEAR_MATCH_FACTOR = 0.9
 
 
 class Outcome(str, enum.Enum):
@@ -72,20 +70,10 @@ def find_candidate(memory: Memory) -> Candidate | None:
     if own is None:
         return None
     vector, model_id = own
-    from memories.services.querying import _configure_hnsw
-
+    search = CandidateSearch(namespace=memory.namespace, vector=vector, model_id=model_id)
     with transaction.atomic():
-        _configure_hnsw(1)
-        nearest = (
-            MemoryEmbedding.objects.filter(
-                namespace=memory.namespace, embedding_model=model_id, memory__deleted_at__isnull=True
-            )
-            .exclude(memory_id=memory.pk)
-            .annotate(distance=CosineDistance("embedding", vector))
-            .order_by("distance")
-            .values_list("memory_id", "distance")
-            .first()
-        )
+        configure_hnsw(1)
+        nearest = nearest_embeddings(search=search, exclude=memory.pk).values_list("memory_id", "distance").first()
     if nearest is None or 1.0 - nearest[1] < settings.ANIMA_CONSOLIDATION_SIMILARITY:
         return None
     return Candidate(memory_id=nearest[0], similarity=1.0 - nearest[1])
@@ -131,48 +119,18 @@ def _link_near_duplicates(first: Memory, second: Memory, similarity: float) -> N
             Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
 
 
-_MOVE_ASSOCIATIONS_SQL = """
-INSERT INTO memories_memoryassociation AS a (
-    namespace, memory_a_id, memory_b_id, co_occurrence_count, strength,
-    first_co_occurred_at, last_co_occurred_at, conversation_contexts
-)
-SELECT namespace, LEAST(%(survivor)s::uuid, other), GREATEST(%(survivor)s::uuid, other), co_occurrence_count,
-       LEAST(1.0, log(1 + co_occurrence_count) / 2), first_co_occurred_at, last_co_occurred_at, conversation_contexts
-FROM (
-    SELECT namespace, CASE WHEN memory_a_id = %(merged)s THEN memory_b_id ELSE memory_a_id END AS other,
-           co_occurrence_count, first_co_occurred_at, last_co_occurred_at, conversation_contexts
-    FROM memories_memoryassociation WHERE memory_a_id = %(merged)s OR memory_b_id = %(merged)s
-) moved
-WHERE other <> %(survivor)s
-ORDER BY 2, 3
-ON CONFLICT (memory_a_id, memory_b_id) DO UPDATE SET
-    co_occurrence_count = a.co_occurrence_count + EXCLUDED.co_occurrence_count,
-    strength = LEAST(1.0, log(1 + a.co_occurrence_count + EXCLUDED.co_occurrence_count) / 2),
-    first_co_occurred_at = LEAST(a.first_co_occurred_at, EXCLUDED.first_co_occurred_at),
-    last_co_occurred_at = GREATEST(a.last_co_occurred_at, EXCLUDED.last_co_occurred_at),
-    conversation_contexts = ARRAY(
-        SELECT ctx FROM unnest(
-            CASE WHEN EXCLUDED.last_co_occurred_at > a.last_co_occurred_at
-                 THEN EXCLUDED.conversation_contexts || a.conversation_contexts
-                 ELSE a.conversation_contexts || EXCLUDED.conversation_contexts END
-        ) WITH ORDINALITY AS u(ctx, position)
-        GROUP BY ctx ORDER BY min(position) LIMIT 20
-    )
-"""
-
-
 def memories_merge(*, survivor: Memory, merged: Memory, similarity: float) -> Memory:
     """Fold ``merged`` into ``survivor`` (both locked by the caller's transaction).
 
-    survivor: φ += 0.1 × (1.0 if similarity ≥ 0.98 else 0.9) — 1.0 instead of 0.1 when
-    the merged memory was a catalyst — capped at 5; one access (the promotion rule
-    applies); catalyst flag and tags carried over; the merged content appended to
-    ``metadata.semanticVariants``; the merged memory's associations (counts summed) and
-    access rows moved over. merged: soft-deleted with ``merged_into`` set.
+    survivor: φ += ``ranking.merge_phi_step`` (0.1 × (1.0 if similarity ≥ 0.98 else 0.9),
+    1.0 instead of 0.1 when the merged memory was a catalyst), capped at 5; one access (the
+    promotion rule applies); catalyst flag and tags carried over; the merged content
+    appended to ``metadata.semanticVariants``; the merged memory's associations
+    (``associations_move``) and access rows moved over. merged: soft-deleted with
+    ``merged_into`` set.
     """
     now = timezone.now()
-    base = CATALYST_PHI_CONTRIBUTION if merged.is_catalyst else PHI_CONTRIBUTION
-    contribution = base * (1.0 if similarity >= EXACT_SIMILARITY else NEAR_MATCH_FACTOR)
+    contribution = ranking.merge_phi_step(similarity=similarity, was_catalyst=merged.is_catalyst)
     with transaction.atomic():
         phi_before = survivor.resonance_phi
         access = memories_record_access(
@@ -184,7 +142,7 @@ def memories_merge(*, survivor: Memory, merged: Memory, similarity: float) -> Me
             {
                 "content": merged.content,
                 "mergedAt": now.isoformat(),
-                "phiContributed": round(min(PHI_MAX, phi_before + contribution) - phi_before, 6),
+                "phiContributed": round(ranking.clamp_phi(phi_before + contribution) - phi_before, 6),
                 "similarity": round(similarity, 4),
                 "wasCatalyst": merged.is_catalyst,
             }
@@ -195,12 +153,7 @@ def memories_merge(*, survivor: Memory, merged: Memory, similarity: float) -> Me
         Memory.objects.filter(pk=survivor.pk).update(
             metadata=survivor.metadata, is_catalyst=survivor.is_catalyst, tags=survivor.tags, updated_at=now
         )
-        with connection.cursor() as cursor:
-            cursor.execute(_MOVE_ASSOCIATIONS_SQL, {"survivor": survivor.pk, "merged": merged.pk})
-            cursor.execute(
-                "DELETE FROM memories_memoryassociation WHERE memory_a_id = %s OR memory_b_id = %s",
-                [merged.pk, merged.pk],
-            )
+        associations_move(merged_id=merged.pk, survivor_id=survivor.pk)
         MemoryAccess.objects.filter(memory_id=merged.pk).update(memory_id=survivor.pk)
         Memory.objects.filter(pk=merged.pk).update(deleted_at=now, merged_into=survivor.pk, updated_at=now)
     return survivor

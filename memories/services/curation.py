@@ -35,6 +35,7 @@ from memories.listing import memory_get, memory_not_found
 from memories.locks import quotes_lock
 from memories.models import LIVE, Memory, MemoryEmbedding
 from memories.services.consolidation import memories_merge
+from memories.signals import memory_edited
 from memories.text import content_hash, normalized_hash
 
 UNIQUE_CONTENT_CONSTRAINT = "memory_live_hash_uniq"
@@ -75,18 +76,13 @@ def _live_holder(*, namespace: str, digest: str, exclude: UUID | None = None) ->
     return rows.values_list("pk", flat=True).first()
 
 
-def _quotes_refresh(memory: Memory, *, content_changed: bool) -> None:
-    """After an edit no handshake or reflection keeps quoting the old text or category:
-    handshakes that quote the memory go (the next one is built from the new text), hub
-    previews take the new text."""
-    from meta.services.handshakes import handshakes_forget_quoting
-    from meta.services.reflections import reflections_hubs_scrub
-
+def _quotes_refresh(memory: Memory, *, content_changed: bool, category_changed: bool) -> None:
+    """After an edit nothing keeps quoting the old text or category: under the quotes lock,
+    ``memory_edited`` lets the apps that quote memories refresh their copies."""
     quotes_lock(memory.namespace)
-    handshakes_forget_quoting(namespace=memory.namespace, memory_ids=[memory.pk])
-    if content_changed:
-        contents = {str(memory.pk): memory.content}
-        reflections_hubs_scrub(namespace=memory.namespace, memory_ids=[memory.pk], contents=contents)
+    memory_edited.send(
+        sender=Memory, memory=memory, content_changed=content_changed, category_changed=category_changed
+    )
 
 
 def memory_update_fields(
@@ -182,7 +178,7 @@ def memory_update_fields(
                 MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("truncated", flat=True).first()
             )
         if embedded is not None or "category" in changed:  # the handshake's theme is a category
-            _quotes_refresh(memory, content_changed=embedded is not None)
+            _quotes_refresh(memory, content_changed=embedded is not None, category_changed="category" in changed)
     return MemoryUpdate(
         memory=memory,
         content_changed=embedded is not None,

@@ -12,7 +12,8 @@ from uuid import UUID
 
 from memories.models import Memory
 from memories.ranking import FEEDBACK_PHI_STEP
-from memories.services.access import Promotion, memories_record_access
+from memories.services.access import memories_record_access
+from memories.services.tiers import Promotion
 
 
 @dataclass(frozen=True)

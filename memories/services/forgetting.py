@@ -26,6 +26,7 @@ from memories.embeddings import namespace_cache_forget
 from memories.errors import MemoryNotFoundError
 from memories.locks import quotes_lock
 from memories.models import BackgroundWork, Memory, MemoryAssociation, TierCount
+from memories.signals import counts_sent, memories_purged, namespace_purged
 
 logger = logging.getLogger("anima.purge")
 
@@ -64,10 +65,8 @@ def _without(entries, predicate) -> list:
 
 
 def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
-    """Remove the purged memories' ids and texts from other rows; (rows changed, handshakes deleted)."""
-    from meta.services.handshakes import handshakes_forget_quoting
-    from meta.services.reflections import reflections_hubs_scrub
-
+    """Remove the purged memories' ids and texts from other rows, other apps' through
+    ``memories_purged``; (rows changed, handshakes deleted)."""
     changed = 0
     id_match = Q()
     for memory_id in ids:
@@ -84,9 +83,8 @@ def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
         Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
         changed += 1
     quotes_lock(namespace)  # after the memories' row locks, as in every other holder
-    changed += reflections_hubs_scrub(namespace=namespace, memory_ids=ids)
-    handshakes = handshakes_forget_quoting(namespace=namespace, memory_ids=ids)
-    return changed, handshakes
+    elsewhere = counts_sent(memories_purged, sender=Memory, namespace=namespace, memory_ids=ids, texts=texts)
+    return changed + elsewhere.get("copiesScrubbed", 0), elsewhere.get("handshakes", 0)
 
 
 def _forget_task_records(ids: set[str]) -> int:
@@ -212,10 +210,9 @@ def memories_purge_expired(*, now=None) -> int:
 
 
 def namespace_purge(*, namespace: str) -> PurgeCounts:
-    """Remove everything of a namespace: memories and all that hangs on them, reflections,
-    handshakes, tier counts, and its API keys."""
-    from meta.models import ApiKey, ConversationReflection, Handshake, MetaReflection
-
+    """Remove everything of a namespace: memories and all that hangs on them, tier counts,
+    and through ``namespace_purged`` what other apps keep of it (reflections, handshakes,
+    API keys)."""
     with transaction.atomic():
         list(BackgroundWork.objects.select_for_update().filter(namespace=namespace).order_by("id").values_list("id"))
         ids = {str(pk) for pk in Memory.objects.filter(namespace=namespace).values_list("pk", flat=True)}
@@ -224,12 +221,8 @@ def namespace_purge(*, namespace: str) -> PurgeCounts:
         counts.memories, _ = Memory.objects.filter(namespace=namespace).delete()
         counts.memories = len(ids)
         quotes_lock(namespace)  # after the memories' row locks, as in every other holder
-        counts.handshakes, _ = Handshake.objects.filter(namespace=namespace).delete()
-        counts.other_rows = {
-            "reflections": MetaReflection.objects.filter(namespace=namespace).delete()[0],
-            "conversationReflections": ConversationReflection.objects.filter(namespace=namespace).delete()[0],
-            "apiKeys": ApiKey.objects.filter(namespace=namespace).delete()[0],
-        }
+        counts.other_rows = counts_sent(namespace_purged, sender=Memory, namespace=namespace)
+        counts.handshakes = counts.other_rows.pop("handshakes", 0)
         TierCount.objects.filter(namespace=namespace).delete()
         counts.tasks = _forget_task_records(ids) + BackgroundWork.objects.filter(namespace=namespace).delete()[0]
         counts.other_rows["adminLogEntries"] = _forget_admin_log(ids)

@@ -37,7 +37,7 @@ from django.conf import settings
 from django.db import OperationalError, connection, transaction
 from psycopg.errors import LockNotAvailable
 
-from memories.embeddings.base import EmbeddingError, EmbeddingProvider
+from memories.embeddings import EmbeddingError, EmbeddingProvider, ProviderSpec, build_provider
 from memories.models import Memory, MemoryEmbedding
 
 EMBEDDING_TABLE = MemoryEmbedding._meta.db_table
@@ -106,36 +106,12 @@ class ReembedResult:
 
 
 @dataclass(frozen=True)
-class EmbeddingTarget:
+class EmbeddingTarget(ProviderSpec):
     """The space to move into, and how to reach its provider."""
 
-    provider: str  # local | openai
-    model_id: str
-    dimensions: int
-    base_url: str = ""
-    api_key: str = ""
-    send_dimensions: bool = False
-
     def build_provider(self) -> EmbeddingProvider:
-        """Timeouts, retries and torch threads come from the settings."""
-        if self.provider == "openai":
-            from memories.embeddings.openai import OpenAIProvider
-
-            return OpenAIProvider(
-                base_url=self.base_url,
-                api_key=self.api_key,
-                model_id=self.model_id,
-                dimensions=self.dimensions,
-                timeout=settings.ANIMA_OPENAI_TIMEOUT,
-                retries=settings.ANIMA_OPENAI_RETRIES,
-                send_dimensions=self.send_dimensions,
-                max_input_chars=settings.ANIMA_OPENAI_MAX_INPUT_CHARS,
-            )
-        from memories.embeddings.local import LocalProvider
-
-        return LocalProvider(
-            model_id=self.model_id, dimensions=self.dimensions, torch_threads=settings.ANIMA_TORCH_THREADS
-        )
+        """Through the one factory, ``memories.embeddings.build_provider``."""
+        return build_provider(self)
 
     def environment(self) -> dict[str, str]:
         """What every web and worker process must be started with after the switch."""

@@ -7,24 +7,22 @@ from django.db.models import F, Q
 from django.utils import timezone
 
 from memories.models import LIVE, Memory, MemoryAccess
-
-DECAY_IDLE_DAYS = 30
-DECAY_MIN_PHI = 0.5
-DECAY_FACTOR = 0.95
+from memories.ranking import PHI_DECAY_FACTOR, PHI_DECAY_IDLE_DAYS, PHI_DECAY_MIN
 
 
 def memories_apply_decay(*, now=None) -> int:
-    """φ × 0.95 for memories idle ≥ 30 days with φ > 0.5, not pinned, not decayed in 30 days.
+    """φ × ``PHI_DECAY_FACTOR`` (0.95) for memories idle ≥ ``PHI_DECAY_IDLE_DAYS`` (30) with
+    φ > ``PHI_DECAY_MIN`` (0.5), not pinned, not decayed in as many days (``memories.ranking``).
 
     ``phi_decayed_at`` makes it idempotent: a re-run or a retried task on the same day
     decays nobody twice. One UPDATE; returns the number of memories decayed.
     """
     now = now or timezone.now()
-    cutoff = now - timedelta(days=DECAY_IDLE_DAYS)
+    cutoff = now - timedelta(days=PHI_DECAY_IDLE_DAYS)
     return (
-        Memory.objects.filter(LIVE, pinned=False, last_accessed__lte=cutoff, resonance_phi__gt=DECAY_MIN_PHI)
+        Memory.objects.filter(LIVE, pinned=False, last_accessed__lte=cutoff, resonance_phi__gt=PHI_DECAY_MIN)
         .filter(Q(phi_decayed_at__isnull=True) | Q(phi_decayed_at__lte=cutoff))
-        .update(resonance_phi=F("resonance_phi") * DECAY_FACTOR, phi_decayed_at=now)
+        .update(resonance_phi=F("resonance_phi") * PHI_DECAY_FACTOR, phi_decayed_at=now)
     )
 
 

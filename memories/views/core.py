@@ -16,6 +16,7 @@ from memories.serializers import (
     QueryHitOutput,
 )
 from memories import schema
+from memories.filters import MemoryFilters
 from memories.selectors import memories_bootstrap
 from memories.services.adding import (
     MESSAGE_CREATED,
@@ -25,7 +26,7 @@ from memories.services.adding import (
     memory_add,
 )
 from memories.services.feedback import memory_feedback
-from memories.services.querying import QueryFilters, memory_query
+from memories.services.querying import memory_query
 
 
 def promotions_output(promotions) -> list[dict]:
@@ -124,7 +125,7 @@ class CoreMemoryActions:
             query=body["query"],
             limit=body["limit"],
             similarity_threshold=body.get("similarityThreshold"),
-            filters=QueryFilters(
+            filters=MemoryFilters(
                 tiers=body.get("tiers"),
                 category=body.get("category"),
                 tags=body.get("tags"),

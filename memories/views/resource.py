@@ -12,7 +12,8 @@ from rest_framework.decorators import action
 from anima_site.api import success
 from anima_site.tenancy import request_namespace
 from memories import schema
-from memories.listing import MemoryListFilters, memories_list, memory_get
+from memories.filters import MemoryFilters
+from memories.listing import memories_list, memory_get
 from memories.serializers import (
     MemoryDeletedOutput,
     MemoryListInput,
@@ -61,8 +62,8 @@ class MemoryResourceActions:
         params = validated(MemoryListInput, request.query_params)
         page = memories_list(
             namespace=request_namespace(request),
-            filters=MemoryListFilters(
-                tier=params.get("tier"),
+            filters=MemoryFilters(
+                tiers=[params["tier"]] if params.get("tier") else None,
                 category=params.get("category"),
                 tags=params.get("tag"),
                 is_catalyst=params.get("isCatalyst"),

@@ -2,7 +2,7 @@
 
 import django.contrib.postgres.fields
 import django.utils.timezone
-import meta.models
+import reflections.models
 from django.db import migrations, models
 
 
@@ -42,7 +42,7 @@ class Migration(migrations.Migration):
                 ('prompt_text', models.TextField()),
                 ('top_memories', models.JSONField(default=list)),
                 ('created_at', models.DateTimeField(default=django.utils.timezone.now)),
-                ('expires_at', models.DateTimeField(default=meta.models._handshake_expiry)),
+                ('expires_at', models.DateTimeField(default=reflections.models._handshake_expiry)),
             ],
             options={
                 'indexes': [models.Index(fields=['namespace', '-created_at'], name='handshake_recent')],

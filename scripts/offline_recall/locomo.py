@@ -17,11 +17,11 @@ import json
 import sys
 from pathlib import Path
 
-# The format rules live in the service (memories/locomo.py, plain Python): one reading of
+# The format rules live in the service (benchmarks/locomo.py, plain Python): one reading of
 # LoCoMo for the benchmark and for these experiments.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-from memories.locomo import ADVERSARIAL_CATEGORY, evidence_repair, session_date_parse  # noqa: E402
-from memories.locomo import turn_content  # noqa: E402
+from benchmarks.locomo import ADVERSARIAL_CATEGORY, evidence_repair, session_date_parse  # noqa: E402
+from benchmarks.locomo import turn_content  # noqa: E402
 
 
 def load_conversations(path: str, *, photo_captions: bool = True) -> list[dict]:

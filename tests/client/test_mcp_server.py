@@ -4,18 +4,23 @@ every tool against a live Anima. Streamable HTTP (bearer keys, Host checks):
 ``test_mcp_http.py``."""
 
 import asyncio
-from datetime import timedelta
 import sys
+from dataclasses import dataclass
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
+from django.core.management import call_command
 from django.utils import timezone
 from mcp import Client, ClientSession, StdioServerParameters, stdio_client
 
+from anima_client import AnimaClient
 from anima_client.conversations import RELEVANT_SIMILARITY
 from anima_client.mcp_server import build_server
+from keys.services import api_key_create
 from memories.models import Memory, MemoryAssociation
-from meta.models import ConversationReflection, MetaReflection
+from reflections.models import ConversationReflection, MetaReflection
+from tests.client.conftest import FAST_RETRY
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -28,68 +33,153 @@ def text_of(result) -> str:
     return "\n".join(block.text for block in result.content)
 
 
-@pytest.fixture
-def dana(anima):
-    """Two stored memories about Dana's food allergies (returned: their ids)."""
+def add_dana(anima) -> list:
+    """Two memories about Dana's food allergies, stored through the API; their ids."""
     return [
         anima.add("Dana is allergic to peanuts.", category="health", tags=["dana"]).memory.id,
         anima.add("Dana cannot eat almonds either.", category="health", tags=["dana"]).memory.id,
     ]
 
 
-def test_stdio_server_lists_its_tools_and_answers_each(anima_url, write_key, dana):
+@pytest.fixture
+def dana(anima):
+    """Two stored memories about Dana's food allergies (returned: their ids)."""
+    return add_dana(anima)
+
+
+# --- over stdio: one session, the server a real subprocess -----------------------------------
+
+
+@dataclass
+class StdioSession:
+    """What one stdio session saw (the handshake, the tool list, each tool's answer) and the
+    rows it left: its associations' conversation ids, its reflections."""
+
+    init: object
+    tools: dict
+    text: dict[str, str]
+    dana: list
+    association_contexts: list[list[str]]
+    reflections: list[MetaReflection]
+    context_qualities: list[int]
+
+
+async def _stdio_session(anima_url: str, key: str, dana: list):
     params = StdioServerParameters(
         command=sys.executable,
         args=["-m", "anima_client.mcp_server"],
-        env={"ANIMA_URL": anima_url, "ANIMA_API_KEY": write_key, "ANIMA_CONVERSATION_ID": "conv-stdio"},
+        env={"ANIMA_URL": anima_url, "ANIMA_API_KEY": key, "ANIMA_CONVERSATION_ID": "conv-stdio"},
         cwd=str(ROOT),
     )
+    async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
+        init = await client.initialize()
+        tools = (await client.list_tools()).tools
+        calls = {
+            "bootstrap": await client.call_tool("bootstrap", {"limit": 10}),
+            "remember": await client.call_tool("remember", {"content": "The staging server runs Debian 12.", "category": "infra"}),
+            "recall": await client.call_tool("recall", {"query": "What can Dana not eat?", "threshold": 0.2, "tiers": ["active"]}),
+            "promote": await client.call_tool("promote", {"memory_id": str(dana[0]), "tier": "stable", "reason": "allergy"}),
+            "handshake": await client.call_tool("handshake", {}),
+            "reflect": await client.call_tool("reflect", {"context_quality": 9, "notes": "memory helped"}),
+        }
+        return init, tools, calls
 
-    async def session():
-        async with stdio_client(params) as (read, write), ClientSession(read, write) as client:
-            init = await client.initialize()
-            tools = (await client.list_tools()).tools
-            calls = {
-                "bootstrap": await client.call_tool("bootstrap", {"limit": 10}),
-                "remember": await client.call_tool("remember", {"content": "The staging server runs Debian 12.", "category": "infra"}),
-                "recall": await client.call_tool("recall", {"query": "What can Dana not eat?", "threshold": 0.2, "tiers": ["active"]}),
-                "promote": await client.call_tool("promote", {"memory_id": str(dana[0]), "tier": "stable", "reason": "allergy"}),
-                "handshake": await client.call_tool("handshake", {}),
-                "reflect": await client.call_tool("reflect", {"context_quality": 9, "notes": "memory helped"}),
-            }
-            return init, tools, calls
 
-    init, tools, calls = asyncio.run(session())
+@pytest.fixture(scope="module")
+def stdio(django_db_setup, django_db_blocker, live_server) -> StdioSession:
+    """One session through ``python -m anima_client.mcp_server`` (as Claude Desktop runs it):
+    bootstrap, remember, recall, promote, handshake, reflect, with Dana's two memories stored
+    first. Starting the process is the expensive part, so the tests below share the one run;
+    the rows it wrote are read here, then flushed as a transactional test's teardown would."""
+    with django_db_blocker.unblock():
+        try:
+            key = api_key_create(name="test write", namespace="default", scope="write")[1]
+            with AnimaClient(live_server.url, key, retry=FAST_RETRY) as anima:
+                dana = add_dana(anima)
+            init, tools, calls = asyncio.run(_stdio_session(live_server.url, key, dana))
+            return StdioSession(
+                init=init,
+                tools={tool.name: tool for tool in tools},
+                text={name: text_of(result) for name, result in calls.items()},
+                dana=dana,
+                association_contexts=list(MemoryAssociation.objects.values_list("conversation_contexts", flat=True)),
+                reflections=list(MetaReflection.objects.all()),
+                context_qualities=list(ConversationReflection.objects.values_list("context_quality", flat=True)),
+            )
+        finally:
+            call_command("flush", interactive=False, verbosity=0)
 
-    assert init.server_info.name == "anima"
-    assert "bootstrap" in init.instructions
-    assert {tool.name for tool in tools} == TOOLS
-    descriptions = {tool.name: tool.description for tool in tools}
-    assert "start of every conversation" in descriptions["bootstrap"]
-    assert "ONLY when the user explicitly asks you to forget" in descriptions["forget"]
-    assert "forget" in init.instructions and "never on your own" in init.instructions
-    forget_tool = next(tool for tool in tools if tool.name == "forget")
-    assert forget_tool.annotations.destructive_hint is True
-    assert forget_tool.input_schema["properties"]["purge"]["default"] is False
-    recall_arguments = next(tool for tool in tools if tool.name == "recall").input_schema["properties"]
-    assert {"category", "tags", "metadata", "since", "recency_half_life_days"} <= set(recall_arguments)
-    text = {name: text_of(result) for name, result in calls.items()}
-    assert "Dana is allergic to peanuts." in text["bootstrap"]
-    assert "Dana cannot eat almonds either." in text["bootstrap"]
-    assert "Conversation id: conv-stdio" in text["bootstrap"]
-    assert text["remember"].startswith("Remembered as ")
-    assert "Dana is allergic to peanuts." in text["recall"]
-    assert "Dana cannot eat almonds either." in text["recall"]
-    assert "Debian" not in text["recall"]
-    assert text["promote"].startswith(f"Moved {dana[0]} from active to stable")
-    assert "Dana is allergic to peanuts." in text["handshake"]
-    assert "Reflection on conversation conv-stdio recorded." in text["reflect"]
-    assert MemoryAssociation.objects.get().conversation_contexts == ["conv-stdio"]
-    reflection = MetaReflection.objects.get()
+
+def test_stdio_server_introduces_itself_and_says_to_bootstrap_first(stdio):
+    assert stdio.init.server_info.name == "anima"
+    assert "bootstrap" in stdio.init.instructions
+
+
+def test_stdio_server_instructions_say_forget_only_when_asked(stdio):
+    assert "forget" in stdio.init.instructions and "never on your own" in stdio.init.instructions
+
+
+def test_stdio_server_lists_every_tool(stdio):
+    assert set(stdio.tools) == TOOLS
+
+
+def test_bootstrap_tool_is_described_for_the_start_of_every_conversation(stdio):
+    assert "start of every conversation" in stdio.tools["bootstrap"].description
+
+
+def test_forget_tool_is_destructive_asks_for_an_explicit_request_and_purges_only_when_told(stdio):
+    forget = stdio.tools["forget"]
+
+    assert "ONLY when the user explicitly asks you to forget" in forget.description
+    assert forget.annotations.destructive_hint is True
+    assert forget.input_schema["properties"]["purge"]["default"] is False
+
+
+def test_recall_tool_takes_the_query_filters(stdio):
+    arguments = stdio.tools["recall"].input_schema["properties"]
+
+    assert {"category", "tags", "metadata", "since", "recency_half_life_days"} <= set(arguments)
+
+
+def test_bootstrap_over_stdio_loads_the_memories_under_the_configured_conversation_id(stdio):
+    assert "Dana is allergic to peanuts." in stdio.text["bootstrap"]
+    assert "Dana cannot eat almonds either." in stdio.text["bootstrap"]
+    assert "Conversation id: conv-stdio" in stdio.text["bootstrap"]
+
+
+def test_remember_over_stdio_stores_the_memory(stdio):
+    assert stdio.text["remember"].startswith("Remembered as ")
+
+
+def test_recall_over_stdio_finds_the_relevant_memories_only(stdio):
+    assert "Dana is allergic to peanuts." in stdio.text["recall"]
+    assert "Dana cannot eat almonds either." in stdio.text["recall"]
+    assert "Debian" not in stdio.text["recall"]
+
+
+def test_recall_over_stdio_records_co_occurrence_under_the_configured_conversation_id(stdio):
+    assert stdio.association_contexts == [["conv-stdio"]]
+
+
+def test_promote_over_stdio_moves_the_memory_to_the_tier_asked(stdio):
+    assert stdio.text["promote"].startswith(f"Moved {stdio.dana[0]} from active to stable")
+
+
+def test_handshake_over_stdio_quotes_the_stored_memories(stdio):
+    assert "Dana is allergic to peanuts." in stdio.text["handshake"]
+
+
+def test_reflect_over_stdio_records_the_session_and_the_quality_given(stdio):
+    [reflection] = stdio.reflections
+
+    assert "Reflection on conversation conv-stdio recorded." in stdio.text["reflect"]
     assert reflection.conversation_id == "conv-stdio"
     assert reflection.session_metrics["memories_loaded"] == 2
     assert reflection.session_metrics["queries_executed"] == 1
-    assert ConversationReflection.objects.get().context_quality == 9
+    assert stdio.context_qualities == [9]
+
+
+# --- in process --------------------------------------------------------------------------------
 
 
 def call(server, *steps):

@@ -4,10 +4,9 @@ import pytest
 from django.db import connection
 
 from memories.models import Memory, MemoryAccess, MemoryEmbedding
+from tests.api_paths import ADD
 
 pytestmark = pytest.mark.django_db
-
-ADD = "/api/v1/memories/add"
 
 
 def test_new_content_is_stored_with_its_embedding(post_json):

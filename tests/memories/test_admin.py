@@ -17,14 +17,13 @@ from django.utils import timezone
 from memories import admin as memory_admin
 from memories.listing import memory_similar
 from memories.models import Memory, MemoryAccess, MemoryAssociation, Tier, TierPromotion
-from memories.services import querying
+from memories import search
 from memories.services.catalysts import CANDIDATE_KEY, DISMISSED_KEY
-from tests.factories import make_memories
+from tests.factories import DIM, make_memories
 
 pytestmark = pytest.mark.django_db
 
 CHANGELIST = reverse("admin:memories_memory_changelist")
-DIM = 384
 #: Measured: session, user, the namespaces (TierCount rows), the page's COUNT, the page's
 #: 100 rows, the categories (DISTINCT) — the same at 10 memories or 1,000.
 CHANGELIST_MAX_QUERIES = 6
@@ -401,7 +400,7 @@ def test_similar_memories_are_read_through_the_hnsw_index(neighbourhood):
         memory_similar(memory_id=neighbourhood.pk)
     statement = next(q["sql"] for q in captured.captured_queries if "ORDER BY" in q["sql"] and "<=>" in q["sql"])
     with transaction.atomic(), connection.cursor() as cursor:
-        querying._configure_hnsw(10)
+        search.configure_hnsw(10)
         # The table is tiny, so the planner would rightly sort it; ask whether the index can serve the order.
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_sort = off")

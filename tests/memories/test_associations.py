@@ -8,32 +8,20 @@ import uuid
 from datetime import timedelta
 from itertools import combinations
 
-import numpy as np
 import pytest
 from django.db import connection, transaction
 from django.utils import timezone
 
 from memories.models import BackgroundWork, MemoryAssociation, WorkKind
 from memories.services.draining import work_drain_batch
-from tests.factories import make_memories
+from tests.api_paths import QUERY
+from tests.factories import axis, make_memories
 
 pytestmark = pytest.mark.django_db
 
-QUERY = "/api/v1/memories/query"
 DISCOVER = "/api/v1/associations/discover"
 HUBS = "/api/v1/associations/hubs"
 NETWORK_STATS = "/api/v1/associations/network-stats"
-DIM = 384
-
-
-def axis(i: int, j: int | None = None, mix: float = 0.0) -> np.ndarray:
-    """A unit vector on axis i, tilted towards axis j: similarity to axis i is known."""
-    vector = np.zeros(DIM, dtype=np.float32)
-    vector[i] = 1.0
-    if j is not None:
-        vector[i] = np.sqrt(1 - mix**2)
-        vector[j] = mix
-    return vector
 
 
 def expected_strength(count: int) -> float:

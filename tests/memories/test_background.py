@@ -21,12 +21,10 @@ from memories.models import BackgroundDrain, BackgroundWork, Memory, MemoryAssoc
 from memories.services.adding import memory_add
 from memories.services.consolidation import Outcome
 from memories.services.draining import work_drain, work_drain_batch
+from tests.api_paths import ADD, QUERY
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
-
-QUERY = "/api/v1/memories/query"
-ADD = "/api/v1/memories/add"
 
 
 @pytest.fixture

@@ -7,12 +7,12 @@ import pytest
 from rest_framework.test import APIClient
 
 from memories.models import MAX_CONTENT_CHARS, Memory, MemoryEmbedding, Tier
-from tests.factories import make_memories
+from tests.api_paths import ADD_BATCH as BATCH
+from tests.factories import DIM, make_memories
+from tests.responses import bad_fields
 
 pytestmark = pytest.mark.django_db
 
-BATCH = "/api/v1/memories/add-batch"
-DIM = 384
 
 TOPICS = ["gardening", "the staging server", "Dana's diet", "the quarterly report", "jazz records", "the bike"]
 
@@ -29,12 +29,6 @@ def existing(count: int, **fields) -> list[Memory]:
             for i in range(count)
         ]
     )
-
-
-def bad_fields(response) -> set[str]:
-    assert response.status_code == 400, response.json()
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
-    return set(response.json()["error"]["details"]["fields"])
 
 
 @pytest.fixture

@@ -8,11 +8,10 @@ from django.utils import timezone
 
 from memories.models import Memory, MemoryAccess, Tier
 from memories.selectors import bootstrap_queryset, memories_bootstrap
+from tests.api_paths import BOOTSTRAP
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
-
-BOOTSTRAP = "/api/v1/memories/bootstrap"
 
 
 def make_memories_without_vectors(specs, **kwargs):

@@ -8,11 +8,11 @@ from django.utils import timezone
 
 from memories.models import Memory, MemoryAccess, MemoryAssociation
 from memories.services.catalysts import catalyst_confirm, catalyst_dismiss, catalysts_detect
+from tests.api_paths import ADD
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
 
-ADD = "/api/v1/memories/add"
 CATALYSTS = "/api/v1/memories/catalysts"
 STATS = "/api/v1/memories/stats"
 

@@ -5,11 +5,9 @@ import pytest
 from django.core import checks
 
 from memories.checks import MIN_PGVECTOR, _version, check_embedding_space, check_pgvector_version
-from tests.factories import make_memories
+from tests.factories import DIM as DIMENSIONS, make_memories
 
 pytestmark = pytest.mark.django_db
-
-DIMENSIONS = 384
 
 
 def one_memory(model_id=None):

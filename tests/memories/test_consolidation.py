@@ -10,19 +10,10 @@ from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
 
-ADD = "/api/v1/memories/add"
-
 
 @pytest.fixture
-def add_and_consolidate(post_json, django_capture_on_commit_callbacks):
-    """Add through the API and run the enqueued tasks (synchronous in tests) on commit."""
-
-    def add(content, **fields):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = post_json(ADD, {"content": content, **fields})
-        assert response.status_code == 201, response.json()
-        return response.json()["data"]["memory"]["id"]
-
+def add_and_consolidate(add):
+    """Add through the API; consolidation runs on commit (``add`` of ``tests/memories/conftest.py``)."""
     return add
 
 

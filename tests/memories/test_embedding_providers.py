@@ -15,13 +15,11 @@ import pytest
 
 from memories import embeddings
 from memories.models import Memory, MemoryEmbedding
+from tests.api_paths import ADD, QUERY
+from tests.factories import DIM as DIMENSIONS, MODEL
 
 pytestmark = pytest.mark.django_db
 
-ADD = "/api/v1/memories/add"
-QUERY = "/api/v1/memories/query"
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-DIMENSIONS = 384
 #: The server does not answer a request handled by ``hang`` before the test ends.
 HANG = object()
 

@@ -9,15 +9,11 @@ import pytest
 from django.core.management import call_command
 
 from memories.models import Memory
-from tests.factories import make_memories
+from tests.api_paths import ADD, QUERY
+from tests.api_paths import ADD_BATCH as BATCH, MEMORIES as LIST
+from tests.factories import DIM, make_memories
 
 pytestmark = pytest.mark.django_db
-
-ADD = "/api/v1/memories/add"
-BATCH = "/api/v1/memories/add-batch"
-QUERY = "/api/v1/memories/query"
-LIST = "/api/v1/memories/"
-DIM = 384
 
 
 def _far_vector(i: int) -> np.ndarray:

@@ -11,11 +11,10 @@ from rest_framework.test import APIClient
 from memories.models import Memory, MemoryAccess, Tier, TierPromotion
 from memories.ranking import FEEDBACK_PHI_STEP, PHI_MAX
 from memories.services.feedback import memory_feedback
+from tests.api_paths import FEEDBACK
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
-
-FEEDBACK = "/api/v1/memories/feedback"
 
 
 def one(**fields) -> Memory:

@@ -11,17 +11,13 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from memories.models import Memory, MemoryEmbedding
-from memories.services import portability
-from memories.services.portability import memories_import
-from tests.factories import make_memories
+from memories.portability import importing, memories_import
+from tests.api_paths import QUERY
+from tests.api_paths import MEMORIES as LIST, NAMESPACE_PURGE as PURGE
+from tests.factories import DIM as DIMENSIONS, MODEL, make_memories
 
 pytestmark = pytest.mark.django_db
 
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-DIMENSIONS = 384
-LIST = "/api/v1/memories/"
-QUERY = "/api/v1/memories/query"
-PURGE = "/api/v1/namespaces/purge"
 PAST_9999 = "9999-12-31T23:59:59-12:00"
 BEFORE_YEAR_1 = "0001-01-01T00:00:00+14:00"
 GONE = "2026-01-01T00:00:00Z"
@@ -285,7 +281,7 @@ def test_importing_the_first_half_then_the_whole_file_creates_each_memory_once(t
 def test_an_import_that_dies_mid_way_prints_its_summary_and_a_rerun_finishes_it(tmp_path, fake_embedder, monkeypatch):
     path = tmp_path / "in.jsonl"
     write(path, [line(content=f"memory {i}") for i in range(25)])
-    original, calls = portability._Importer._insert, []
+    original, calls = importing._Importer._insert, []
 
     def dies_on_the_third_batch(self, rows):
         calls.append(len(rows))
@@ -293,7 +289,7 @@ def test_an_import_that_dies_mid_way_prints_its_summary_and_a_rerun_finishes_it(
             raise RuntimeError("connection lost")
         return original(self, rows)
 
-    monkeypatch.setattr(portability._Importer, "_insert", dies_on_the_third_batch)
+    monkeypatch.setattr(importing._Importer, "_insert", dies_on_the_third_batch)
     err = io.StringIO()
 
     with pytest.raises(CommandError, match="interrupted at line 2[0-9].*RuntimeError: connection lost"):

@@ -10,12 +10,12 @@ from django.utils import timezone
 
 from memories.models import Memory, Tier
 from memories.services.upkeep import memories_apply_decay
+from tests.api_paths import ADD, BOOTSTRAP
 from tests.factories import make_memories
+from tests.responses import bad_fields
 
 pytestmark = pytest.mark.django_db
 
-ADD = "/api/v1/memories/add"
-BOOTSTRAP = "/api/v1/memories/bootstrap"
 CHANGELIST = reverse("admin:memories_memory_changelist")
 DAY = timedelta(days=1)
 
@@ -28,25 +28,6 @@ def bootstrap(api, **params) -> dict:
     response = api.get(BOOTSTRAP, params)
     assert response.status_code == 200, response.json()
     return {branch: [m["content"] for m in shown] for branch, shown in response.json()["data"]["memories"].items()}
-
-
-def bad_fields(response) -> set[str]:
-    assert response.status_code == 400, response.json()
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
-    return set(response.json()["error"]["details"]["fields"])
-
-
-@pytest.fixture
-def add(post_json, django_capture_on_commit_callbacks):
-    """Add through the API and run the enqueued tasks (consolidation among them) on commit."""
-
-    def add_one(content):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = post_json(ADD, {"content": content})
-        assert response.status_code == 201, response.json()
-        return response.json()["data"]["memory"]["id"]
-
-    return add_one
 
 
 # --- bootstrap ------------------------------------------------------------------------------

@@ -17,14 +17,11 @@ from django.utils import timezone
 
 from memories.embeddings import EmbeddingError
 from memories.models import Memory, MemoryEmbedding, TierCount
-from memories.services import portability
-from memories.services.portability import MEMORY_KEYS, memories_export, memories_import
-from tests.factories import make_memories
+from memories.portability import MEMORY_KEYS, importing, memories_export, memories_import
+from tests.factories import DIM as DIMENSIONS, MODEL, make_memories
 
 pytestmark = pytest.mark.django_db
 
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-DIMENSIONS = 384
 MEMORY_FIELDS = [f.attname for f in Memory._meta.concrete_fields if f.name != "search_vector"]
 
 
@@ -396,7 +393,7 @@ def test_a_namespace_option_with_a_trailing_newline_is_refused(tmp_path):
 def test_kept_errors_are_the_first_lines_in_file_order_when_merges_are_rejected_last(
     tmp_path, fake_embedder, monkeypatch
 ):
-    monkeypatch.setattr(portability, "MAX_REPORTED_ERRORS", 2)
+    monkeypatch.setattr(importing, "MAX_REPORTED_ERRORS", 2)
     path = tmp_path / "many-bad.jsonl"
     orphan = good("merged away", deletedAt="2026-01-01T00:00:00Z", mergedInto=str(uuid.uuid4()))
     write_lines(path, [orphan, good("a", tier="dormant"), good("b", tier="dormant"), good("kept")])

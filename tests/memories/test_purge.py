@@ -14,6 +14,7 @@ from django_q.tasks import async_task
 from psycopg import sql
 from rest_framework.test import APIClient
 
+from keys.models import ApiKey
 from memories.models import (
     BackgroundWork,
     Memory,
@@ -24,17 +25,14 @@ from memories.models import (
     TierPromotion,
 )
 from memories.services.forgetting import memories_purge_expired
-from meta.models import ApiKey, Handshake, MetaReflection
+from reflections.models import Handshake, MetaReflection
+from tests.api_paths import ADD, CONVERSATION_END, HANDSHAKE, NAMESPACE_PURGE, QUERY, UPDATE_TIER
+from tests.api_paths import REFLECTION_END as REFLECT
 from tests.factories import make_memories
+from tests.responses import bad_fields
 
 pytestmark = pytest.mark.django_db
 
-ADD = "/api/v1/memories/add"
-QUERY = "/api/v1/memories/query"
-UPDATE_TIER = "/api/v1/memories/update-tier"
-HANDSHAKE = "/api/v1/meta/handshake"
-CONVERSATION_END = "/api/v1/meta/conversation-end"
-NAMESPACE_PURGE = "/api/v1/namespaces/purge"
 DAY = timedelta(days=1)
 
 TARGET = "Dana is allergic to peanuts."
@@ -45,7 +43,6 @@ OTHERS = [
     "Dana's birthday is in May.",
     "The office wifi password is on the fridge.",
 ]
-REFLECT = "/api/v1/reflection/conversation-end"
 TENANT_TABLES = {
     "memories_memory",
     "memories_memoryembedding",
@@ -105,25 +102,6 @@ def tables_with_namespace(namespace: str) -> tuple[dict[str, int], list[str]]:
             if count:
                 found[table] = count
     return found, tables
-
-
-def bad_fields(response) -> set[str]:
-    assert response.status_code == 400, response.json()
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
-    return set(response.json()["error"]["details"]["fields"])
-
-
-@pytest.fixture
-def add(post_json, django_capture_on_commit_callbacks):
-    """Add through the API and run the enqueued tasks (consolidation, catalysts) on commit."""
-
-    def add_one(content, **fields):
-        with django_capture_on_commit_callbacks(execute=True):
-            response = post_json(ADD, {"content": content, **fields})
-        assert response.status_code == 201, response.json()
-        return response.json()["data"]["memory"]["id"]
-
-    return add_one
 
 
 @pytest.fixture

@@ -4,23 +4,10 @@ from django.db import connection
 
 from memories.models import Memory, MemoryAccess, MemoryEmbedding, Tier, TierPromotion
 from memories.services.access import memories_record_access
-from tests.factories import make_memories, unit
+from tests.api_paths import ADD, QUERY
+from tests.factories import axis, make_memories
 
 pytestmark = pytest.mark.django_db
-
-ADD = "/api/v1/memories/add"
-QUERY = "/api/v1/memories/query"
-DIM = 384
-
-
-def axis(i: int, j: int | None = None, mix: float = 0.0) -> np.ndarray:
-    """A unit vector on axis i, tilted towards axis j: similarity to axis i is known."""
-    vector = np.zeros(DIM, dtype=np.float32)
-    vector[i] = 1.0
-    if j is not None:
-        vector[i] = np.sqrt(1 - mix**2)
-        vector[j] = mix
-    return vector
 
 
 def contents(response) -> list[str]:

@@ -11,22 +11,16 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from memories.models import Memory, MemoryEmbedding, TierCount
-from memories import ranking
-from memories.services import querying
-from tests.factories import make_memories, unit
+from memories import ranking, search
+from memories.filters import MemoryFilters
+from tests.api_paths import QUERY
+from tests.factories import DIM, axis, make_memories, unit
+from tests.responses import bad_fields
 
 pytestmark = pytest.mark.django_db
 
-QUERY = "/api/v1/memories/query"
-DIM = 384
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=dt_timezone.utc)
 DAY = timedelta(days=1)
-
-
-def axis(i: int) -> np.ndarray:
-    vector = np.zeros(DIM, dtype=np.float32)
-    vector[i] = 1.0
-    return vector
 
 
 def at_similarity(similarity: float, other_axis: int = 1) -> np.ndarray:
@@ -40,12 +34,6 @@ def at_similarity(similarity: float, other_axis: int = 1) -> np.ndarray:
 def contents(response) -> set[str]:
     assert response.status_code == 200, response.json()
     return {m["content"] for m in response.json()["data"]["memories"]}
-
-
-def bad_fields(response) -> set[str]:
-    assert response.status_code == 400, response.json()
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
-    return set(response.json()["error"]["details"]["fields"])
 
 
 @pytest.fixture
@@ -223,9 +211,9 @@ def corpus(django_db_setup, django_db_blocker):
 
 def _pool_plan_and_size(vector, model_id, filters) -> tuple[str, int]:
     with transaction.atomic():
-        querying._configure_hnsw(100)
-        pool = querying.candidate_pool_queryset(
-            namespace=CORPUS, vector=vector, model_id=model_id, filters=filters, size=100
+        search.configure_hnsw(100)
+        pool = search.candidate_pool_queryset(
+            search=search.CandidateSearch(namespace=CORPUS, vector=vector, model_id=model_id, filters=filters), size=100
         )
         return pool.explain(), len(list(pool))
 
@@ -247,7 +235,7 @@ def test_a_rare_metadata_filter_still_returns_limit_results(corpus, api, fake_em
             cursor.execute("ANALYZE memories_memory")
             cursor.execute("ANALYZE memories_memoryembedding")
     Memory.objects.filter(namespace=CORPUS, content__startswith="common").update(metadata={"project": "main"})
-    filters = querying.QueryFilters(metadata={"project": "rare"})
+    filters = MemoryFilters(metadata={"project": "rare"})
     plan, hnsw_rows = _pool_plan_and_size(vector, settings.ANIMA_EMBEDDING_MODEL, filters)
     if statistics == "fresh":
         with connection.cursor() as cursor:

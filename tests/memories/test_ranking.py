@@ -11,18 +11,18 @@ import numpy as np
 import pytest
 from django.db import connection, transaction
 
-from memories import ranking
+from memories import ranking, search
+from memories.filters import MemoryFilters
 from memories.models import Memory, MemoryAccess, MemoryEmbedding, TierPromotion
 from memories.services import querying
-from tests.factories import make_memories
+from tests.api_paths import FEEDBACK, QUERY
+from tests.factories import DIM, make_memories
 
-DIM = 384
 CLUSTERS = 10
 PER_CLUSTER = 300
 QUERIES = 40
 LIMIT = 20
 THRESHOLD = 0.3
-QUERY = "/api/v1/memories/query"
 
 
 def _unit(vector):
@@ -81,13 +81,13 @@ def _api_top(post_json, fake_embedder, q, vector, namespace_query=""):
 
 def _recording(monkeypatch, name) -> list:
     calls = []
-    original = getattr(querying, name)
+    original = getattr(search, name)
 
     def recording(**kwargs):
         calls.append(kwargs)
         return original(**kwargs)
 
-    monkeypatch.setattr(querying, name, recording)
+    monkeypatch.setattr(search, name, recording)
     return calls
 
 
@@ -150,7 +150,7 @@ def _tight_overlaps(queries, fake_embedder) -> list[float]:
 
 
 def test_a_pool_that_is_not_decisive_grows_until_it_is(tight_cluster, fake_embedder, monkeypatch):
-    pools = _recording(monkeypatch, "_vector_pool")
+    pools = _recording(monkeypatch, "vector_pool")
 
     overlaps = _tight_overlaps(tight_cluster, fake_embedder)
 
@@ -167,7 +167,7 @@ def test_without_growing_the_pool_resonant_outsiders_are_missed(tight_cluster, f
 
 def test_past_the_largest_pool_the_outsiders_are_ranked_exactly_in_sql(tight_cluster, fake_embedder, monkeypatch):
     monkeypatch.setattr(querying, "POOL_MAX", 100)
-    heaviest = _recording(monkeypatch, "_heaviest")
+    heaviest = _recording(monkeypatch, "heaviest")
 
     overlaps = _tight_overlaps(tight_cluster, fake_embedder)
 
@@ -197,10 +197,10 @@ def worded(db):
 
 def _hybrid_brute_force(query: str, vector, namespace="worded", threshold=THRESHOLD) -> list[str]:
     """Every memory scored by the ranking module in Python, the text score from SQL per row."""
-    terms = querying.text_terms(namespace=namespace, query=query, generation="g")
+    terms = search.text_terms(namespace=namespace, query=query, generation="g")
     rows = list(
         Memory.objects.filter(namespace=namespace, deleted_at__isnull=True)
-        .annotate(text_score=querying._text_score_sql(terms))
+        .annotate(text_score=search.text_score_expression(terms))
         .values_list("id", "text_score", "resonance_phi", "embedding__embedding")
     )
     scored = []
@@ -241,7 +241,7 @@ def test_rare_words_count_more_than_common_ones(db, fake_embedder):
         namespace="words",
     )
 
-    terms = querying.text_terms(namespace="words", query="falcon garden", generation="g")
+    terms = search.text_terms(namespace="words", query="falcon garden", generation="g")
     idf = dict(zip(terms.lexemes, terms.idfs))
 
     assert idf["falcon"] > idf["garden"]
@@ -254,7 +254,7 @@ def test_a_word_in_most_memories_is_left_out_of_the_matching(db):
         namespace="common",
     )
 
-    terms = querying.text_terms(namespace="common", query="falcon in the garden", generation="g")
+    terms = search.text_terms(namespace="common", query="falcon in the garden", generation="g")
 
     assert terms.lexemes == ["falcon"]
 
@@ -262,7 +262,7 @@ def test_a_word_in_most_memories_is_left_out_of_the_matching(db):
 def test_a_question_of_only_common_words_still_matches(db):
     make_memories([{"content": f"garden note {i}", "vector": np.ones(DIM)} for i in range(30)], namespace="common")
 
-    terms = querying.text_terms(namespace="common", query="garden notes", generation="g")
+    terms = search.text_terms(namespace="common", query="garden notes", generation="g")
 
     assert set(terms.lexemes) == {"garden", "note"}
 
@@ -274,8 +274,8 @@ def test_a_question_of_only_common_words_still_matches(db):
 @pytest.mark.parametrize(
     "filters",
     [
-        querying.QueryFilters(),
-        querying.QueryFilters(tiers=["active", "thread"]),
+        MemoryFilters(),
+        MemoryFilters(tiers=["active", "thread"]),
     ],
     ids=["no-filter", "tiers"],
 )
@@ -289,22 +289,21 @@ def test_candidate_pool_plan_uses_the_hnsw_index(corpus, settings, filters):
 @pytest.mark.django_db
 def test_a_filter_matching_few_rows_reads_only_those(corpus, settings):
     """No memory has this category/tag: PostgreSQL rightly prefers the tag index to the graph."""
-    plan = _pool_plan(corpus[0], settings.ANIMA_EMBEDDING_MODEL, querying.QueryFilters(category="work", tags=["x"]))
+    plan = _pool_plan(corpus[0], settings.ANIMA_EMBEDDING_MODEL, MemoryFilters(category="work", tags=["x"]))
 
     assert "Seq Scan" not in plan
 
 
 def _pool_plan(vector, model_id, filters) -> str:
     with transaction.atomic():
-        querying._configure_hnsw(100)
-        return querying.candidate_pool_queryset(
-            namespace="default", vector=vector, model_id=model_id, filters=filters, size=100
+        search.configure_hnsw(100)
+        return search.candidate_pool_queryset(
+            search=search.CandidateSearch(namespace="default", vector=vector, model_id=model_id, filters=filters),
+            size=100,
         ).explain()
 
 
 # --- feedback: earned resonance, bounded ---------------------------------------------------------
-
-FEEDBACK = "/api/v1/memories/feedback"
 
 
 def _tilted(similarity: float, other_axis: int) -> np.ndarray:

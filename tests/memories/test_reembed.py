@@ -22,7 +22,7 @@ from memories.checks import check_embedding_space
 from memories.embeddings.base import EmbeddingProvider
 from memories.models import Memory, MemoryEmbedding
 from memories.services import reembedding
-from memories.services.querying import QueryFilters, candidate_pool_queryset
+from memories.search import CandidateSearch, candidate_pool_queryset
 from memories.services.reembedding import (
     ADVISORY_LOCK_KEY,
     SHADOW_TABLE,
@@ -32,15 +32,13 @@ from memories.services.reembedding import (
     reembed_abandon,
 )
 from memories.text import content_hash, normalized_hash
-from tests.factories import make_memories
+from tests.api_paths import QUERY
+from tests.factories import DIM as OLD_DIMENSIONS, MODEL as OLD_MODEL, make_memories
 
 pytestmark = pytest.mark.django_db
 
-OLD_MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-OLD_DIMENSIONS = 384
 NEW_MODEL = "test-embed-768"
 NEW_DIMENSIONS = 768
-QUERY = "/api/v1/memories/query"
 MEMORY_COUNT = 150
 BATCH = 20
 
@@ -229,7 +227,7 @@ def test_the_query_plan_uses_the_rebuilt_hnsw_index(stored, server):
         cursor.execute("SET LOCAL enable_seqscan = off")
         cursor.execute("SET LOCAL enable_sort = off")
     pool = candidate_pool_queryset(
-        namespace="default", vector=normalised(server_vector("x")), model_id=NEW_MODEL, filters=QueryFilters(), size=10
+        search=CandidateSearch(namespace="default", vector=normalised(server_vector("x")), model_id=NEW_MODEL), size=10
     )
     assert "embedding_hnsw_cosine" in pool.explain()
 
@@ -513,7 +511,7 @@ def old_space_hits(vector) -> list:
         try:
             hits.extend(
                 candidate_pool_queryset(
-                    namespace="default", vector=vector, model_id=OLD_MODEL, filters=QueryFilters(), size=5
+                    search=CandidateSearch(namespace="default", vector=vector, model_id=OLD_MODEL), size=5
                 )
             )
         finally:

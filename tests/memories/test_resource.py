@@ -14,15 +14,12 @@ from rest_framework.test import APIClient
 from memories import embeddings
 from memories.models import Memory, MemoryEmbedding, Tier
 from memories.text import content_hash, normalized_hash
-from tests.factories import make_memories
+from tests.api_paths import ADD, BOOTSTRAP, MEMORIES, QUERY
+from tests.factories import axis, make_memories
+from tests.responses import bad_fields
 
 pytestmark = pytest.mark.django_db
 
-MEMORIES = "/api/v1/memories/"
-ADD = "/api/v1/memories/add"
-QUERY = "/api/v1/memories/query"
-BOOTSTRAP = "/api/v1/memories/bootstrap"
-DIM = 384
 T0 = datetime(2026, 1, 10, 12, 0, tzinfo=dt_timezone.utc)
 
 
@@ -30,21 +27,9 @@ def detail(memory_id) -> str:
     return f"{MEMORIES}{memory_id}/"
 
 
-def axis(i: int) -> np.ndarray:
-    vector = np.zeros(DIM, dtype=np.float32)
-    vector[i] = 1.0
-    return vector
-
-
 def listed(response) -> list[str]:
     assert response.status_code == 200, response.json()
     return [m["content"] for m in response.json()["data"]["memories"]]
-
-
-def bad_fields(response) -> set[str]:
-    assert response.status_code == 400
-    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
-    return set(response.json()["error"]["details"]["fields"])
 
 
 def stored_vector(memory_id) -> np.ndarray:

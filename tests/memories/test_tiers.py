@@ -8,11 +8,10 @@ from django.utils import timezone
 
 from memories.models import Memory, Tier, TierPromotion
 from memories.services.tiers import MESSAGE_UNCHANGED, memories_update_tier
+from tests.api_paths import UPDATE_TIER
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
-
-UPDATE_TIER = "/api/v1/memories/update-tier"
 
 
 def one(**fields) -> Memory:

@@ -3,11 +3,9 @@
 import pytest
 
 from memories.models import Memory, MemoryAccess
+from tests.api_paths import ADD, QUERY
 
 pytestmark = pytest.mark.django_db
-
-ADD = "/api/v1/memories/add"
-QUERY = "/api/v1/memories/query"
 
 
 @pytest.mark.parametrize(

@@ -20,13 +20,13 @@ from prometheus_client.parser import text_string_to_metric_families
 
 from memories.models import Memory, Tier
 from memories.services.access import memories_record_access
+from tests.api_paths import QUERY
 from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
 
 CACHE_STATS = "/api/v1/meta/cache-stats"
 SYSTEM_METRICS = "/api/v1/meta/metrics"
-QUERY = "/api/v1/memories/query"
 PROMETHEUS = "/metrics"
 #: Lock-waiting connections that make the database "under pressure" (more than 5 wait).
 PRESSURE_WAITERS = 6
@@ -248,7 +248,7 @@ def test_metrics_queue_counts_queued_and_failed_tasks(api):
     Task.objects.create(
         id=uuid.uuid4().hex,
         name="failed-for-the-test",
-        func="meta.tasks.delete_expired_handshakes",
+        func="reflections.tasks.delete_expired_handshakes",
         started=timezone.now(),
         stopped=timezone.now(),
         success=False,

@@ -17,13 +17,12 @@ from django.utils import timezone
 
 from memories import embeddings
 from memories.models import BackgroundWork, WorkKind
+from tests.factories import DIM as DIMENSIONS, MODEL
 
 pytestmark = pytest.mark.django_db
 
 HEALTH = "/health"
 CHECKS = {"database", "pgvector", "embedding", "cache", "queue", "background"}
-MODEL = "sentence-transformers/all-MiniLM-L6-v2"
-DIMENSIONS = 384
 
 
 class _EmbeddingsHandler(BaseHTTPRequestHandler):

@@ -17,8 +17,9 @@ from django.core.exceptions import ValidationError
 from django.core.management import call_command
 from django.core.management.base import CommandError
 
-from meta.models import ApiKey
-from meta.services.keys import api_key_create
+from keys.models import ApiKey
+from keys.services import api_key_create
+from tests.api_paths import ADD, BOOTSTRAP
 from tests.processes import environment, free_port, start, stop_group, wait_for
 
 pytestmark = pytest.mark.django_db
@@ -26,8 +27,6 @@ pytestmark = pytest.mark.django_db
 PROMETHEUS = "/metrics"
 ADMIN_LOGIN = "/admin/login/"
 ADMIN_INDEX = "/admin/"
-ADD = "/api/v1/memories/add"
-BOOTSTRAP = "/api/v1/memories/bootstrap"
 STAFF_PASSWORD = "the-right-password-1"
 #: The body limit of the gunicorn started below (ANIMA_MAX_BODY_BYTES' minimum).
 SERVED_BODY_LIMIT = 1024

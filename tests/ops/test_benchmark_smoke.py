@@ -19,8 +19,8 @@ from locustfiles.texts import MEMORY_TEXT_COUNT, QUERY_TEXTS, memory_text
 from django_q.conf import Conf
 from django_q.models import OrmQ, Task
 
+from keys.models import ApiKey
 from memories.models import Memory, MemoryEmbedding, TierCount
-from meta.models import ApiKey
 from tests.factories import make_memories
 
 SERIES = {"add_new", "add_duplicate", "query_cold", "query_warm", "query_warm_semantic", "bootstrap"}

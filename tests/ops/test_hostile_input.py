@@ -16,20 +16,16 @@ from django.apps import apps
 from django.conf import settings
 from django.db import connection
 
-from meta.services.keys import api_key_create
+from keys.services import api_key_create
 from tests import processes
 
 from memories.models import Memory
-from meta.models import Handshake, MetaReflection
+from reflections.models import Handshake, MetaReflection
+from tests.api_paths import ADD, ADD_BATCH, HANDSHAKE, MANUAL, QUERY
+from tests.api_paths import CONVERSATION_END as END
 
 pytestmark = pytest.mark.django_db
 
-ADD = "/api/v1/memories/add"
-ADD_BATCH = "/api/v1/memories/add-batch"
-QUERY = "/api/v1/memories/query"
-END = "/api/v1/meta/conversation-end"
-MANUAL = "/api/v1/meta/manual-reflection"
-HANDSHAKE = "/api/v1/meta/handshake"
 
 NUL = "\\u0000"
 SURROGATE = "\\ud800"
@@ -40,10 +36,10 @@ def memory_url(memory_id) -> str:
 
 
 def row_counts() -> dict[str, int]:
-    """Rows of every table the service owns (memories, meta, the task queue)."""
+    """Rows of every table the service owns (memories, keys, reflections, meta, the task queue)."""
     counts = {}
     with connection.cursor() as cursor:
-        for app in ("memories", "meta", "django_q"):
+        for app in ("memories", "keys", "reflections", "meta", "django_q"):
             for model in apps.get_app_config(app).get_models():
                 cursor.execute(f'SELECT count(*) FROM "{model._meta.db_table}"')
                 counts[model._meta.db_table] = cursor.fetchone()[0]

@@ -6,9 +6,9 @@ import json
 import pytest
 from django.core.management import CommandError, call_command
 
+from benchmarks.recall_benchmark import load_locomo, question_scores
+from keys.models import ApiKey
 from memories.models import Memory
-from memories.recall_benchmark import load_locomo, question_scores
-from meta.models import ApiKey
 
 CONVERSATION = {
     "sample_id": "conv-test",

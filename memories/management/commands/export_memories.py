@@ -1,6 +1,6 @@
 """``manage.py export_memories``: write memories as JSON Lines (SPEC §7).
 
-Streams through a server-side cursor (``memories.services.portability.memories_export``),
+Streams through a server-side cursor (``memories.portability.memories_export``),
 so memory use stays flat at any table size. A file is written as ``PATH.partial`` and
 renamed when complete (removed when the export fails), so an interrupted export never
 leaves a file that looks whole.
@@ -17,7 +17,7 @@ import time
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
-from memories.services.portability import EXPORT_CHUNK_SIZE, memories_export, memories_export_count
+from memories.portability import EXPORT_CHUNK_SIZE, memories_export, memories_export_count
 
 STDOUT = "-"
 #: Owner read/write only: an export holds every memory of its namespaces.

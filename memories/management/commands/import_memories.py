@@ -1,6 +1,6 @@
 """``manage.py import_memories``: store memories from a JSON Lines file (SPEC §7).
 
-Every line is validated before anything of it is written (``memories.services.portability``).
+Every line is validated before anything of it is written (``memories.portability.parsing``).
 A rejected line is reported on standard error as ``PATH: line N: field: why`` and skipped;
 the summary counts it and names the first line numbers. Idempotent and safe to run
 concurrently: to resume an interrupted import, run the same command again — stored lines
@@ -17,7 +17,7 @@ from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from memories.embeddings import EmbeddingError
-from memories.services.portability import IMPORT_BATCH_SIZE, ImportInterrupted, InvalidNamespace, memories_import
+from memories.portability import IMPORT_BATCH_SIZE, ImportInterrupted, InvalidNamespace, memories_import
 
 STDIN = "-"
 #: Line numbers named in the one-line summary (every kept error is printed above it).

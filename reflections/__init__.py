@@ -1,0 +1,4 @@
+"""Reflections and the handshake: what the service and the assistant note about conversations.
+
+Imports the foundation, ``memories`` and ``keys``; never ``meta`` or ``benchmarks``.
+"""

@@ -1,0 +1,1 @@
+"""The reflections app's writes and reads: ``reflections`` (both kinds) and ``handshakes``."""

@@ -1,0 +1,15 @@
+"""The API paths that more than one test module calls, one name each (a path a single
+module calls stays a constant of that module)."""
+
+MEMORIES = "/api/v1/memories/"
+ADD = "/api/v1/memories/add"
+ADD_BATCH = "/api/v1/memories/add-batch"
+QUERY = "/api/v1/memories/query"
+BOOTSTRAP = "/api/v1/memories/bootstrap"
+UPDATE_TIER = "/api/v1/memories/update-tier"
+FEEDBACK = "/api/v1/memories/feedback"
+NAMESPACE_PURGE = "/api/v1/namespaces/purge"
+HANDSHAKE = "/api/v1/meta/handshake"
+CONVERSATION_END = "/api/v1/meta/conversation-end"
+MANUAL = "/api/v1/meta/manual-reflection"
+REFLECTION_END = "/api/v1/reflection/conversation-end"
