@@ -51,7 +51,7 @@ from keys.services import api_key_create
 from locustfiles.texts import QUERY_TEXTS, memory_text, query_variant, unique_memory_text
 from memories.embeddings import embed_texts, get_provider
 from memories.models import BackgroundWork, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
-from memories.selectors import tier_distribution
+from memories.selectors.tiers import tier_distribution
 from memories import ranking, search
 from memories.services import querying
 from memories.text import content_hash, normalized_hash

@@ -1,10 +1,9 @@
 """Admin page for API keys: made with the secret shown once, revoked, never deleted."""
 
 from django.contrib import admin, messages
-from django.utils import timezone
 
 from keys.models import ApiKey
-from keys.services import api_key_create
+from keys.services import api_key_create, api_keys_revoke
 
 
 @admin.register(ApiKey)
@@ -26,7 +25,7 @@ class ApiKeyAdmin(admin.ModelAdmin):
 
     @admin.action(description="Revoke the selected keys")
     def revoke(self, request, queryset):
-        count = queryset.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+        count = api_keys_revoke(keys=queryset)
         self.message_user(request, f"Revoked {count} key(s).")
 
     def has_delete_permission(self, request, obj=None):

@@ -6,6 +6,7 @@ import secrets
 from datetime import timedelta
 
 from django.core.exceptions import ValidationError
+from django.db.models import QuerySet
 from django.utils import timezone
 
 from anima_site.namespaces import is_valid_namespace, namespace_error
@@ -38,8 +39,13 @@ def api_key_create(*, name: str, namespace: str, scope: str) -> tuple[ApiKey, st
     return key, f"{KEY_MARK}_{prefix}_{secret}"
 
 
+def api_keys_revoke(*, keys: QuerySet[ApiKey]) -> int:
+    """Revoke the live keys among ``keys`` in one statement (the row stays: the audit trail); how many."""
+    return keys.filter(revoked_at__isnull=True).update(revoked_at=timezone.now())
+
+
 def api_key_revoke(*, prefix: str) -> bool:
-    return bool(ApiKey.objects.filter(prefix=prefix, revoked_at__isnull=True).update(revoked_at=timezone.now()))
+    return bool(api_keys_revoke(keys=ApiKey.objects.filter(prefix=prefix)))
 
 
 def api_keys_forget_namespace(*, namespace: str) -> int:

@@ -28,9 +28,12 @@ from django.urls import reverse
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
+from anima_site.admin import ReadOnlyAdmin
 from anima_site.json_values import JsonValueError, check_json_value
-from memories import listing
 from memories.models import Memory, MemoryAccess, MemoryAssociation, Tier, TierCount, TierPromotion
+from memories.selectors.associations import memory_associations
+from memories.selectors.memories import memory_embedding_info, memory_merged_variants, memory_previews, memory_similar
+from memories.selectors.tiers import memory_promotions
 from memories.services import catalysts, curation
 from memories.services.tiers import memories_update_tier
 
@@ -40,6 +43,20 @@ NAMESPACE_CHOICES = 50
 #: Above this many rows an unfiltered read-only list shows the planner's estimate, not COUNT(*).
 ESTIMATE_COUNT_ABOVE = 100_000
 EDITABLE_FIELDS = ("category", "tags", "source", "is_catalyst", "pinned", "metadata")
+#: Shown on the change page, never edited there.
+STATE_FIELDS = (
+    "status",
+    "tier",
+    "tier_last_updated",
+    "resonance_phi",
+    "phi_decayed_at",
+    "access_count",
+    "last_accessed",
+    "embedding_info",
+    "created_at",
+    "updated_at",
+)
+RELATED_FIELDS = ("similar_memories", "near_duplicates", "associations", "merged_here")
 
 MESSAGE_MOVED = "{moved} moved to {tier}; {unchanged} already there or deleted (unchanged)."
 MESSAGE_MARKED = "{count} marked as catalysts."
@@ -252,50 +269,13 @@ class MemoryAdmin(admin.ModelAdmin):
     ]
     fieldsets = (
         (None, {"fields": ("id", "namespace", "content", *EDITABLE_FIELDS)}),
-        (
-            "State",
-            {
-                "fields": (
-                    "status",
-                    "tier",
-                    "tier_last_updated",
-                    "resonance_phi",
-                    "phi_decayed_at",
-                    "access_count",
-                    "last_accessed",
-                    "embedding_info",
-                    "created_at",
-                    "updated_at",
-                )
-            },
-        ),
+        ("State", {"fields": STATE_FIELDS}),
         ("Catalyst candidate", {"fields": ("catalyst_candidate",)}),
-        (
-            "Related memories",
-            {"fields": ("similar_memories", "near_duplicates", "associations", "merged_here")},
-        ),
+        ("Related memories", {"fields": RELATED_FIELDS}),
         ("Promotion history", {"fields": ("promotion_history",)}),
     )
     _READ_ONLY = (
-        "id",
-        "namespace",
-        "content",
-        "status",
-        "tier",
-        "tier_last_updated",
-        "resonance_phi",
-        "phi_decayed_at",
-        "access_count",
-        "last_accessed",
-        "embedding_info",
-        "created_at",
-        "updated_at",
-        "catalyst_candidate",
-        "similar_memories",
-        "near_duplicates",
-        "associations",
-        "merged_here",
-        "promotion_history",
+        "id", "namespace", "content", *STATE_FIELDS, "catalyst_candidate", *RELATED_FIELDS, "promotion_history"
     )
 
     def get_queryset(self, request):
@@ -357,7 +337,7 @@ class MemoryAdmin(admin.ModelAdmin):
 
     @admin.display(description="embedding")
     def embedding_info(self, memory):
-        info = listing.memory_embedding_info(memory_id=memory.pk)
+        info = memory_embedding_info(memory_id=memory.pk)
         if info is None:
             return "none"
         model, truncated = info
@@ -373,9 +353,7 @@ class MemoryAdmin(admin.ModelAdmin):
 
     @admin.display(description="similar memories (nearest by embedding)")
     def similar_memories(self, memory):
-        rows = listing.memory_similar(memory_id=memory.pk)
-        if not rows:
-            return "—"
+        rows = memory_similar(memory_id=memory.pk)
         return _table(
             ("similarity", "memory", "tier"),
             ((f"{row.similarity:.3f}", memory_link(row.memory_id, preview(row.preview)), row.tier) for row in rows),
@@ -391,7 +369,7 @@ class MemoryAdmin(admin.ModelAdmin):
                 continue
         if not listed:
             return "—"
-        previews = listing.memory_previews(memory_ids=[memory_id for memory_id, _ in listed])
+        previews = memory_previews(memory_ids=[memory_id for memory_id, _ in listed])
         rows = []
         for memory_id, similarity in listed:
             text, live = previews.get(memory_id, ("(gone)", False))
@@ -400,9 +378,7 @@ class MemoryAdmin(admin.ModelAdmin):
 
     @admin.display(description="associations (co-occurrence)")
     def associations(self, memory):
-        rows = listing.memory_associations(memory_id=memory.pk)
-        if not rows:
-            return "—"
+        rows = memory_associations(memory_id=memory.pk)
         return _table(
             ("strength", "count", "last", "other memory"),
             (
@@ -423,16 +399,14 @@ class MemoryAdmin(admin.ModelAdmin):
     @admin.display(description="merged into this one")
     def merged_here(self, memory):
         variants = (memory.metadata or {}).get("semanticVariants") or []
-        merged = listing.memory_merged_variants(memory_id=memory.pk)
+        merged = memory_merged_variants(memory_id=memory.pk)
         if not merged:
             return f"{len(variants)} semantic variants in metadata" if variants else "—"
         return _table(("memory",), ((memory_link(pk, preview(text)),) for pk, text in merged.items()))
 
     @admin.display(description="tier changes")
     def promotion_history(self, memory):
-        rows = listing.memory_promotions(memory_id=memory.pk)
-        if not rows:
-            return "—"
+        rows = memory_promotions(memory_id=memory.pk)
         return _table(
             ("when", "from", "to", "reason", "accesses", "days idle"),
             (
@@ -514,6 +488,10 @@ class MemoryAdmin(admin.ModelAdmin):
 
 
 def _table(headers, rows) -> str:
+    """An HTML table of ``rows`` (each a tuple of cells), or "—" when there are none."""
+    rows = list(rows)
+    if not rows:
+        return "—"
     head = format_html_join("", "<th>{}</th>", ((header,) for header in headers))
     body = format_html_join(
         "", "<tr>{}</tr>", ((format_html_join("", "<td>{}</td>", ((cell,) for cell in row)),) for row in rows)
@@ -524,25 +502,16 @@ def _table(headers, rows) -> str:
 # --- read-only logs ----------------------------------------------------------------------------
 
 
-class ReadOnlyAdmin(admin.ModelAdmin):
-    """Staff read these; services write them."""
+class LogAdmin(ReadOnlyAdmin):
+    """A big table of rows the services append: one page read, the count estimated."""
 
     paginator = EstimatedCountPaginator
     show_full_result_count = False
     list_per_page = 100
 
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
 
 @admin.register(TierPromotion)
-class TierPromotionAdmin(ReadOnlyAdmin):
+class TierPromotionAdmin(LogAdmin):
     list_display = ("created_at", "memory_column", "from_tier", "to_tier", "reason", "access_count_at_promotion")
     list_filter = ("from_tier", "to_tier")
     raw_id_fields = ("memory",)
@@ -557,7 +526,7 @@ class TierPromotionAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MemoryAssociation)
-class MemoryAssociationAdmin(ReadOnlyAdmin):
+class MemoryAssociationAdmin(LogAdmin):
     list_display = ("memory_a_column", "memory_b_column", "co_occurrence_count", "strength", "last_co_occurred_at")
     raw_id_fields = ("memory_a", "memory_b")
     ordering = ("-pk",)
@@ -582,7 +551,7 @@ class MemoryAssociationAdmin(ReadOnlyAdmin):
 
 
 @admin.register(MemoryAccess)
-class MemoryAccessAdmin(ReadOnlyAdmin):
+class MemoryAccessAdmin(LogAdmin):
     list_display = ("accessed_at", "memory_column", "conversation_id")
     raw_id_fields = ("memory",)
     ordering = ("-accessed_at",)  # indexed

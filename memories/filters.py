@@ -1,5 +1,5 @@
 """``MemoryFilters``: which live memories a read may return — one object for the query's
-candidate search (``memories.search``) and the resource list (``memories.listing``).
+candidate search (``memories.search``) and the resource list (``memories.selectors.memories``).
 
 Every condition is a column of ``Memory``, so the filters run inside the search (with the
 HNSW index's iterative scan), never after it.

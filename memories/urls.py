@@ -1,17 +1,9 @@
-from rest_framework.routers import SimpleRouter
+"""Routes of the memories app: ``/memories/``, ``/associations/``, ``/namespaces/``."""
 
-from memories.views import MemoryViewSet
+from anima_site.http import OptionalSlashRouter
 from memories.views.associations import AssociationViewSet
+from memories.views.memories import MemoryViewSet
 from memories.views.namespaces import NamespaceViewSet
-
-
-class OptionalSlashRouter(SimpleRouter):
-    """Every route answers with or without its trailing slash."""
-
-    def __init__(self):
-        super().__init__()
-        self.trailing_slash = "/?"
-
 
 router = OptionalSlashRouter()
 router.register("memories", MemoryViewSet, basename="memory")

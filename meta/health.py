@@ -19,6 +19,7 @@ from django.http import JsonResponse
 from memories import embeddings
 from memories.background import oldest_pending_seconds
 from memories.checks import MIN_PGVECTOR, _version
+from meta.selectors import queue_stats
 
 
 def _database():
@@ -50,8 +51,6 @@ def _cache():
 
 
 def _queue():
-    from meta.selectors import queue_stats
-
     queue_stats()
 
 

@@ -47,8 +47,8 @@ class DatabaseCollector:
             for namespace, tier, count in TierCount.objects.values_list("namespace", "tier", "count"):
                 memories.add_metric([namespace, tier], count)
             queue = queue_stats()
-            queued.add_metric([], queue["queued"])
-            failed.add_metric([], queue["failed"])
+            queued.add_metric([], queue.queued)
+            failed.add_metric([], queue.failed)
             for kind, stats in pending_by_kind().items():
                 pending.add_metric([kind], stats["pending"])
                 lag.add_metric([kind], stats["oldestSeconds"])

@@ -1,4 +1,10 @@
-"""The operations layer's reads about the service itself: the embedding cache, the database, the task queue."""
+"""The operations layer's reads about the service itself: the embedding cache, the database, the task queue.
+
+Each returns a frozen dataclass; ``meta.serializers`` renders them (camelCase) for the API.
+"""
+
+from dataclasses import dataclass
+from datetime import datetime
 
 from django.conf import settings
 from django.core.cache import caches
@@ -6,14 +12,67 @@ from django.db import connection
 from django.utils import timezone
 
 from memories import embeddings
-from memories.selectors import tier_counts
+from memories.selectors.tiers import tier_counts
 
 CACHE_HEALTHY_HIT_RATE = 0.8
 CACHE_RECOMMEND_BELOW = 0.5
 DATABASE_PRESSURE_WAITING = 5
 
 
-def embedding_cache_stats() -> dict:
+@dataclass(frozen=True)
+class CacheStats:
+    hits: int
+    misses: int
+    hit_rate: float
+    #: None when the backend cannot tell without a key scan.
+    size: int | None
+    max_size: int
+
+    @property
+    def status(self) -> str:
+        return "healthy" if self.hit_rate > CACHE_HEALTHY_HIT_RATE else "warming_up"
+
+    @property
+    def recommendation(self) -> str:
+        if self.hits + self.misses == 0:
+            return "No embedding lookups yet."
+        if self.hit_rate < CACHE_RECOMMEND_BELOW:
+            return (
+                "The hit rate is below 50 %: enlarge the cache (ANIMA_EMBEDDING_CACHE_SIZE) or its TTL "
+                "(ANIMA_EMBEDDING_CACHE_TTL) if the same texts recur."
+            )
+        return "The cache is serving repeated texts well."
+
+
+@dataclass(frozen=True)
+class DatabaseStats:
+    connections_in_use: int
+    idle: int
+    #: Active connections waiting on a lock.
+    waiting: int
+
+    @property
+    def status(self) -> str:
+        return "under_pressure" if self.waiting > DATABASE_PRESSURE_WAITING else "ok"
+
+
+@dataclass(frozen=True)
+class QueueStats:
+    queued: int
+    failed: int
+
+
+@dataclass(frozen=True)
+class SystemMetrics:
+    cache: CacheStats
+    database: DatabaseStats
+    queue: QueueStats
+    #: The namespace's live memories per tier and ``total`` (``memories.selectors.tiers.tier_counts``).
+    memories: dict[str, int]
+    timestamp: datetime
+
+
+def embedding_cache_stats() -> CacheStats:
     """Hit/miss counters (shared through the cache backend) and the cache's size.
 
     ``size`` is exact for the local-memory cache (this process's entries) and an estimate
@@ -30,27 +89,16 @@ def embedding_cache_stats() -> dict:
     else:  # the hit/miss counters live in the same cache; they are not embeddings
         counters = sum(cache.make_key(key) in entries for key in (embeddings.HITS_KEY, embeddings.MISSES_KEY))
         size = len(entries) - counters
-    return {
-        "hits": hits,
-        "misses": misses,
-        "hitRate": round(hits / lookups, 4) if lookups else 0.0,
-        "size": size,
-        "maxSize": settings.ANIMA_EMBEDDING_CACHE_SIZE,
-    }
+    return CacheStats(
+        hits=hits,
+        misses=misses,
+        hit_rate=round(hits / lookups, 4) if lookups else 0.0,
+        size=size,
+        max_size=settings.ANIMA_EMBEDDING_CACHE_SIZE,
+    )
 
 
-def cache_recommendation(stats: dict) -> str:
-    if stats["hits"] + stats["misses"] == 0:
-        return "No embedding lookups yet."
-    if stats["hitRate"] < CACHE_RECOMMEND_BELOW:
-        return (
-            "The hit rate is below 50 %: enlarge the cache (ANIMA_EMBEDDING_CACHE_SIZE) or its TTL "
-            "(ANIMA_EMBEDDING_CACHE_TTL) if the same texts recur."
-        )
-    return "The cache is serving repeated texts well."
-
-
-def database_stats() -> dict:
+def database_stats() -> DatabaseStats:
     """Connections to this database by state (Anima keeps persistent connections, no pool)."""
     with connection.cursor() as cursor:
         cursor.execute(
@@ -59,30 +107,23 @@ def database_stats() -> dict:
             "FROM pg_stat_activity WHERE datname = current_database() AND backend_type = 'client backend'"
         )
         active, idle, waiting = cursor.fetchone()
-    return {
-        "connectionsInUse": active,
-        "idle": idle,
-        "waiting": waiting,
-        "status": "under_pressure" if waiting > DATABASE_PRESSURE_WAITING else "ok",
-    }
+    return DatabaseStats(connections_in_use=active, idle=idle, waiting=waiting)
 
 
-def queue_stats() -> dict:
+def queue_stats() -> QueueStats:
     """Queued and failed tasks of the django-q2 broker."""
     from django_q.brokers import get_broker
     from django_q.models import Failure
 
     broker = get_broker()
-    return {"queued": broker.queue_size() or 0, "failed": Failure.objects.count()}
+    return QueueStats(queued=broker.queue_size() or 0, failed=Failure.objects.count())
 
 
-def system_metrics(*, namespace: str) -> dict:
-    cache = embedding_cache_stats()
-    cache["status"] = "healthy" if cache["hitRate"] > CACHE_HEALTHY_HIT_RATE else "warming_up"
-    return {
-        "cache": cache,
-        "database": database_stats(),
-        "queue": queue_stats(),
-        "memories": tier_counts(namespace=namespace),
-        "timestamp": timezone.now().isoformat().replace("+00:00", "Z"),
-    }
+def system_metrics(*, namespace: str) -> SystemMetrics:
+    return SystemMetrics(
+        cache=embedding_cache_stats(),
+        database=database_stats(),
+        queue=queue_stats(),
+        memories=tier_counts(namespace=namespace),
+        timestamp=timezone.now(),
+    )

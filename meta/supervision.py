@@ -53,7 +53,7 @@ def progress_read() -> Progress:
     return Progress(
         oldest_pending_seconds=oldest,
         seconds_since_progress=None if since is None else float(since),
-        queued_messages=queue_stats()["queued"],
+        queued_messages=queue_stats().queued,
     )
 
 

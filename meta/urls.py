@@ -1,6 +1,6 @@
 """Routes of the operations endpoints: ``/meta/cache-stats`` and ``/meta/metrics``."""
 
-from memories.urls import OptionalSlashRouter
+from anima_site.http import OptionalSlashRouter
 from meta.views import MetaViewSet
 
 router = OptionalSlashRouter()

@@ -1,15 +1,11 @@
-"""HTTP shapes of the reflection and handshake endpoints (input validation and output)."""
+"""HTTP shapes of the reflection and handshake endpoints: the inputs they validate and the
+``data`` they answer — the views render with the ``…Data`` serializers, and the same
+classes document the responses (``anima_site.openapi`` wraps them in the envelope)."""
 
 from rest_framework import serializers
 
-from memories.serializers import (
-    MAX_CONVERSATION_ID_CHARS,
-    JsonBooleanField,
-    JsonCharField,
-    JsonIntegerField,
-    JsonObjectField,
-    StrictSerializer,
-)
+from anima_site.serializers import JsonBooleanField, JsonCharField, JsonIntegerField, JsonObjectField, StrictSerializer
+from memories.serializers.fields import MAX_CONVERSATION_ID_CHARS
 from reflections.models import ReflectionType
 from reflections.services.reflections import METRIC_KEYS, METRIC_MAX
 
@@ -35,23 +31,35 @@ class SessionMetricsField(JsonObjectField):
         return data
 
 
+# The inputs' ``source``s are the keyword arguments of the service or selector they feed:
+# a view passes what ``validated`` returns on as it is.
+
+
 def _conversation_id(required: bool):
-    return JsonCharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=required)
+    return JsonCharField(
+        source="conversation_id", min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=required
+    )
+
+
+def _conversation_id_param():
+    return serializers.CharField(
+        source="conversation_id", min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False
+    )
 
 
 class ConversationEndInput(StrictSerializer):
     conversationId = _conversation_id(required=True)
-    sessionMetrics = SessionMetricsField(required=False, default=dict)
+    sessionMetrics = SessionMetricsField(source="session_metrics", required=False, default=dict)
 
 
 class ManualReflectionInput(StrictSerializer):
     conversationId = _conversation_id(required=False)
-    sessionMetrics = SessionMetricsField(required=False, default=dict)
+    sessionMetrics = SessionMetricsField(source="session_metrics", required=False, default=dict)
 
 
 class ReflectionQueryInput(StrictSerializer):
-    conversationId = serializers.CharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False)
-    reflectionType = serializers.ChoiceField(choices=ReflectionType.values, required=False)
+    conversationId = _conversation_id_param()
+    reflectionType = serializers.ChoiceField(source="reflection_type", choices=ReflectionType.values, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_REFLECTION_LIMIT, required=False, default=1)
 
 
@@ -66,19 +74,23 @@ class MetaReflectionOutput(serializers.Serializer):
     createdAt = serializers.DateTimeField(source="created_at")
 
 
-def _score():
-    return JsonIntegerField(min_value=1, max_value=10, required=False, allow_null=True)
+def _score(source: str):
+    return JsonIntegerField(source=source, min_value=1, max_value=10, required=False, allow_null=True)
+
+
+def _notes(max_length: int, **source):
+    return JsonCharField(max_length=max_length, required=False, allow_blank=True, default="", **source)
 
 
 class ConversationReflectionInput(StrictSerializer):
     conversationId = _conversation_id(required=True)
-    contextQuality = _score()
-    continuityScore = _score()
-    neededCorrection = JsonBooleanField(required=False, default=False)
-    hadEmergenceMoment = JsonBooleanField(required=False, default=False)
-    surprises = JsonCharField(max_length=1000, required=False, allow_blank=True, default="")
-    frictionNotes = JsonCharField(max_length=1000, required=False, allow_blank=True, default="")
-    generalNotes = JsonCharField(max_length=2000, required=False, allow_blank=True, default="")
+    contextQuality = _score(source="context_quality")
+    continuityScore = _score(source="continuity_score")
+    neededCorrection = JsonBooleanField(source="needed_correction", required=False, default=False)
+    hadEmergenceMoment = JsonBooleanField(source="had_emergence_moment", required=False, default=False)
+    surprises = _notes(max_length=1000)
+    frictionNotes = _notes(max_length=1000, source="friction_notes")
+    generalNotes = _notes(max_length=2000, source="general_notes")
 
 
 class ConversationReflectionOutput(serializers.Serializer):
@@ -95,19 +107,20 @@ class ConversationReflectionOutput(serializers.Serializer):
 
 
 class ReflectionHistoryInput(StrictSerializer):
-    conversationId = serializers.CharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False)
-    minQuality = serializers.IntegerField(min_value=1, max_value=10, required=False)
+    conversationId = _conversation_id_param()
+    minQuality = serializers.IntegerField(source="min_quality", min_value=1, max_value=10, required=False)
     limit = serializers.IntegerField(min_value=1, max_value=MAX_HISTORY_LIMIT, required=False, default=10)
 
 
+# Reads a ``reflections.selectors.ReflectionStats``.
 class ReflectionStatsOutput(serializers.Serializer):
-    totalReflections = serializers.IntegerField()
-    avgContextQuality = serializers.FloatField(allow_null=True)
-    avgContinuityScore = serializers.FloatField(allow_null=True)
-    correctionsNeeded = serializers.IntegerField()
-    emergenceMoments = serializers.IntegerField()
-    firstReflectionAt = serializers.DateTimeField(allow_null=True)
-    lastReflectionAt = serializers.DateTimeField(allow_null=True)
+    totalReflections = serializers.IntegerField(source="total_reflections")
+    avgContextQuality = serializers.FloatField(source="avg_context_quality", allow_null=True)
+    avgContinuityScore = serializers.FloatField(source="avg_continuity_score", allow_null=True)
+    correctionsNeeded = serializers.IntegerField(source="corrections_needed")
+    emergenceMoments = serializers.IntegerField(source="emergence_moments")
+    firstReflectionAt = serializers.DateTimeField(source="first_reflection_at", allow_null=True)
+    lastReflectionAt = serializers.DateTimeField(source="last_reflection_at", allow_null=True)
 
 
 class HandshakeGenerateInput(StrictSerializer):
@@ -124,3 +137,34 @@ class HandshakeOutput(serializers.Serializer):
     topMemories = serializers.JSONField(source="top_memories")
     createdAt = serializers.DateTimeField(source="created_at")
     expiresAt = serializers.DateTimeField(source="expires_at")
+
+
+# --- the ``data`` of each answer -----------------------------------------------------------
+
+
+class ReflectionData(serializers.Serializer):
+    reflection = MetaReflectionOutput()
+
+
+class ReflectionListData(serializers.Serializer):
+    reflections = MetaReflectionOutput(many=True)
+    count = serializers.IntegerField()
+
+
+class ConversationReflectionData(serializers.Serializer):
+    reflection = ConversationReflectionOutput()
+
+
+class ConversationReflectionListData(serializers.Serializer):
+    reflections = ConversationReflectionOutput(many=True)
+    count = serializers.IntegerField()
+
+
+class HandshakeData(serializers.Serializer):
+    handshake = HandshakeOutput()
+    created = serializers.BooleanField()
+
+
+class HandshakeListData(serializers.Serializer):
+    handshakes = HandshakeOutput(many=True)
+    count = serializers.IntegerField()

@@ -3,7 +3,7 @@
 Two routers share the ``meta`` prefix (this one and ``meta.urls``); their actions differ.
 """
 
-from memories.urls import OptionalSlashRouter
+from anima_site.http import OptionalSlashRouter
 from reflections.views import ConversationReflectionViewSet, HandshakeViewSet, MetaReflectionViewSet
 
 router = OptionalSlashRouter()

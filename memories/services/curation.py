@@ -31,7 +31,7 @@ from pgvector.django import CosineDistance
 from memories.background import work_after_add
 from memories.embeddings import embed_texts
 from memories.errors import ContentConflictError, MemoryNotFoundError
-from memories.listing import memory_get, memory_not_found
+from memories.selectors.memories import memory_get, memory_not_found
 from memories.locks import quotes_lock
 from memories.models import LIVE, Memory, MemoryEmbedding
 from memories.services.consolidation import memories_merge

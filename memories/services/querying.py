@@ -53,9 +53,22 @@ MODE_HYBRID = "hybrid"
 Weigh = Callable[[Candidate], float]
 
 
+@dataclass(frozen=True)
+class QueryHit:
+    """One memory a query returns, with the scores it was ranked by."""
+
+    memory: Memory
+    similarity: float
+    relevance: float
+    weight: float
+    #: Hybrid mode only: the sum of the idf of the question's words the memory contains.
+    text_score: float | None
+    embedding_truncated: bool
+
+
 @dataclass
 class QueryResult:
-    hits: list[tuple[Memory, Candidate]]
+    hits: list[QueryHit]
     embedding_provider: str
     promotions: list = field(default_factory=list)
     query_time_ms: float = 0.0
@@ -195,7 +208,11 @@ def memory_query(
             phi_increment=ranking.query_phi_increment(),
         )
         work_after_query(namespace=namespace, memory_ids=list(access.memories), conversation_id=conversation_id)
-    hits = [(access.memories[c.memory_id], c) for c in ranked if c.memory_id in access.memories]
+    hits = [
+        QueryHit(access.memories[c.memory_id], c.similarity, c.relevance, c.weight, c.text_score, c.truncated)
+        for c in ranked
+        if c.memory_id in access.memories
+    ]
     return QueryResult(
         hits=hits,
         embedding_provider=embedded.provider_label,

@@ -23,7 +23,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from anima_site import metrics
-from memories.listing import memory_not_found
+from memories.selectors.memories import memory_not_found
 from memories.models import LIVE, Memory, Tier, TierPromotion
 
 REASON_MANUAL = "manual"

@@ -1,17 +1,9 @@
-"""HTTP for memories: validate the input, call one service, shape the output. No rules here.
+"""HTTP for memories: validate the input, call one service or selector, render the output
+serializer. No rules here.
 
-One viewset serves ``/api/v1/memories/``; its routes are grouped by concept, a module
-each: ``core`` (add, query, feedback, bootstrap), ``resource`` (list, retrieve, PATCH, DELETE,
-restore), ``dynamics`` (update-tier, catalysts, stats). ``associations`` has its own
-prefix.
+A module per resource: ``memories`` (``MemoryViewSet``, ``/memories/``: add, add-batch,
+list, get, PATCH, DELETE, restore), with the sub-resources it mixes in under the same
+prefix — ``memory_recall`` (query, feedback, bootstrap), ``memory_tiers`` (update-tier),
+``memory_resonance`` (catalysts, stats); ``associations`` and ``namespaces`` have their
+own prefixes.
 """
-
-from rest_framework import viewsets
-
-from memories.views.core import CoreMemoryActions
-from memories.views.dynamics import DynamicsMemoryActions
-from memories.views.resource import MemoryResourceActions
-
-
-class MemoryViewSet(CoreMemoryActions, DynamicsMemoryActions, MemoryResourceActions, viewsets.ViewSet):
-    pass

@@ -1,1 +1,1 @@
-"""The reflections app's writes and reads: ``reflections`` (both kinds) and ``handshakes``."""
+"""The reflections app's writes: ``reflections`` (both kinds) and ``handshakes``; the reads are in ``reflections.selectors``."""

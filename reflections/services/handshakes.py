@@ -127,10 +127,6 @@ def handshakes_forget_namespace(*, namespace: str) -> int:
     return deleted
 
 
-def handshakes_history(*, namespace: str, limit: int) -> list[Handshake]:
-    return list(Handshake.objects.filter(namespace=namespace).order_by("-created_at", "-id")[:limit])
-
-
 def handshakes_delete_expired(*, now=None) -> int:
     deleted, _ = Handshake.objects.filter(expires_at__lte=now or timezone.now()).delete()
     return deleted

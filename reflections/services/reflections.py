@@ -1,4 +1,5 @@
-"""Reflections: the service's own numbers about a conversation, and the assistant's view.
+"""Writing reflections: the service's own numbers about a conversation, the assistant's view,
+and their clean-up after purges and edits (the reads are in ``reflections.selectors``).
 
 ``reflection_record`` turns a client's ``sessionMetrics`` into a stored MetaReflection:
 
@@ -18,12 +19,12 @@ import math
 from dataclasses import dataclass
 
 from django.db import transaction
-from django.db.models import Avg, Count, Max, Min, Q
+from django.db.models import Q
 
 from memories.locks import quotes_lock
-from memories.selectors import tier_counts
-from memories.selectors_dynamics import associations_hubs
-from reflections.models import ConversationReflection, MetaReflection, ReflectionType
+from memories.selectors.associations import associations_hubs
+from memories.selectors.tiers import tier_counts
+from reflections.models import ConversationReflection, MetaReflection
 
 HUB_LIMIT = 5
 HUB_MIN_CONNECTIONS = 3
@@ -147,7 +148,7 @@ def _session_numbers(session_metrics: dict) -> dict:
 
 
 def reflection_record(
-    *, namespace: str, reflection_type: str, conversation_id: str | None, session_metrics: dict
+    *, namespace: str, reflection_type: str, session_metrics: dict, conversation_id: str | None = None
 ) -> MetaReflection:
     session = _session_numbers(session_metrics)
     with transaction.atomic():
@@ -200,17 +201,6 @@ def _reflection_create(
     )
 
 
-def reflections_latest(
-    *, namespace: str, conversation_id: str | None, reflection_type: str | None, limit: int
-) -> list[MetaReflection]:
-    reflections = MetaReflection.objects.filter(namespace=namespace)
-    if conversation_id is not None:
-        reflections = reflections.filter(conversation_id=conversation_id)
-    if reflection_type is not None:
-        reflections = reflections.filter(reflection_type=reflection_type)
-    return list(reflections.order_by("-created_at", "-id")[:limit])
-
-
 def reflections_hubs_scrub(*, namespace: str, memory_ids, contents: dict[str, str] | None = None) -> int:
     """Reflections' hub entries of ``memory_ids``: removed (a purge) or, for the ids in
     ``contents`` (an edit), given the new text's preview. Rows changed."""
@@ -244,38 +234,3 @@ def reflections_forget_namespace(*, namespace: str) -> tuple[int, int]:
 
 def conversation_reflection_record(*, namespace: str, **fields) -> ConversationReflection:
     return ConversationReflection.objects.create(namespace=namespace, **fields)
-
-
-def conversation_reflections_history(
-    *, namespace: str, conversation_id: str | None, min_quality: int | None, limit: int
-) -> list[ConversationReflection]:
-    rows = ConversationReflection.objects.filter(namespace=namespace)
-    if conversation_id is not None:
-        rows = rows.filter(conversation_id=conversation_id)
-    if min_quality is not None:
-        rows = rows.filter(context_quality__gte=min_quality)
-    return list(rows.order_by("-reflected_at", "-id")[:limit])
-
-
-def conversation_reflections_stats(*, namespace: str) -> dict:
-    totals = ConversationReflection.objects.filter(namespace=namespace).aggregate(
-        total=Count("id"),
-        avg_quality=Avg("context_quality"),
-        avg_continuity=Avg("continuity_score"),
-        corrections=Count("id", filter=Q(needed_correction=True)),
-        emergence=Count("id", filter=Q(had_emergence_moment=True)),
-        first=Min("reflected_at"),
-        last=Max("reflected_at"),
-    )
-    return {
-        "totalReflections": totals["total"],
-        "avgContextQuality": round(totals["avg_quality"], 2) if totals["avg_quality"] is not None else None,
-        "avgContinuityScore": round(totals["avg_continuity"], 2) if totals["avg_continuity"] is not None else None,
-        "correctionsNeeded": totals["corrections"],
-        "emergenceMoments": totals["emergence"],
-        "firstReflectionAt": totals["first"],
-        "lastReflectionAt": totals["last"],
-    }
-
-
-REFLECTION_TYPES = ReflectionType.values

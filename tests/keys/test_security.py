@@ -184,12 +184,12 @@ def test_requests_over_the_rate_are_429_with_retry_after(api, settings):
 
 
 def test_an_unexpected_error_is_a_500_without_trace_or_secret(api, monkeypatch):
-    from memories.views import core
+    from memories.views import memory_recall
 
     def explode(**kwargs):
         raise RuntimeError("password=hunter2 SELECT * FROM secrets")
 
-    monkeypatch.setattr(core, "memories_bootstrap", explode)  # fault injection
+    monkeypatch.setattr(memory_recall, "memories_bootstrap", explode)  # fault injection
 
     response = api.get(BOOTSTRAP)
 

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from memories import admin as memory_admin
-from memories.listing import memory_similar
+from memories.selectors.memories import memory_similar
 from memories.models import Memory, MemoryAccess, MemoryAssociation, Tier, TierPromotion
 from memories import search
 from memories.services.catalysts import CANDIDATE_KEY, DISMISSED_KEY

@@ -7,7 +7,7 @@ from django.db import connection
 from django.utils import timezone
 
 from memories.models import Memory, MemoryAccess, Tier
-from memories.selectors import bootstrap_queryset, memories_bootstrap
+from memories.selectors.bootstrap import bootstrap_queryset, memories_bootstrap
 from tests.api_paths import BOOTSTRAP
 from tests.factories import make_memories
 

@@ -1,8 +1,8 @@
-"""Reads for the memory resource and the admin: the filtered (``MemoryFilters``),
-keyset-paginated list, one memory by id, the one "not found" error for every reader and
-writer (``memory_not_found``: it names the survivor when the memory was merged), and what
-the admin shows of one memory (nearest neighbours through ``memories.search``,
-associations, promotion history).
+"""Reads of memories themselves: one memory by id, the one "not found" error for every
+reader and writer (``memory_not_found``: it names the survivor when the memory was
+merged), the filtered (``MemoryFilters``), keyset-paginated list, and what the admin
+shows of one memory (nearest neighbours through ``memories.search``, previews, the
+embedding's model, merged variants).
 
 The list pages by keyset ("cursor"), not by offset: a cursor names the last row shown,
 as (value of the ordering column, id), and the next page starts strictly after it
@@ -23,14 +23,14 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import Case, F, Q, QuerySet, When
+from django.db.models import F, Q, QuerySet
 from django.db.models.functions import Substr
 
 from anima_site.json_values import json_loads
 from memories.datetimes import datetime_in_utc
 from memories.errors import MemoryNotFoundError
 from memories.filters import MemoryFilters
-from memories.models import LIVE, Memory, MemoryAssociation, MemoryEmbedding, TierPromotion
+from memories.models import LIVE, Memory, MemoryEmbedding
 from memories.search import CandidateSearch, configure_hnsw, nearest_embeddings
 
 #: Columns the list may be ordered by (the API names them createdAt, lastAccessed, …).
@@ -93,6 +93,10 @@ class MemoryPage:
     next_cursor: str | None
     previous_cursor: str | None
 
+    @property
+    def count(self) -> int:
+        return len(self.memories)
+
 
 def memory_output_queryset() -> QuerySet:
     """Memories as the API shows them: ``embedding_truncated`` joined in, the vector and
@@ -100,13 +104,22 @@ def memory_output_queryset() -> QuerySet:
     return Memory.objects.annotate(embedding_truncated=F("embedding__truncated")).defer("search_vector")
 
 
-def memory_get(*, namespace: str, memory_id: UUID) -> Memory:
-    """One live memory of the namespace; ``MemoryNotFoundError`` (naming the survivor of a
-    merge) otherwise."""
-    memory = memory_output_queryset().filter(LIVE, namespace=namespace, pk=memory_id).first()
+def _live_or_not_found(memories: QuerySet, *, namespace: str, memory_id: UUID) -> Memory:
+    memory = memories.filter(LIVE, namespace=namespace, pk=memory_id).first()
     if memory is None:
         raise memory_not_found(namespace=namespace, memory_id=memory_id)
     return memory
+
+
+def memory_get(*, namespace: str, memory_id: UUID) -> Memory:
+    """One live memory of the namespace as the API shows it; ``MemoryNotFoundError``
+    (naming the survivor of a merge) otherwise."""
+    return _live_or_not_found(memory_output_queryset(), namespace=namespace, memory_id=memory_id)
+
+
+def memory_get_live(*, namespace: str, memory_id: UUID) -> Memory:
+    """``memory_get`` without the embedding flag, for a reader that only needs the memory to exist."""
+    return _live_or_not_found(Memory.objects.defer("search_vector"), namespace=namespace, memory_id=memory_id)
 
 
 def memory_not_found(*, namespace: str, memory_id: UUID) -> MemoryNotFoundError:
@@ -215,55 +228,6 @@ def memory_similar(*, memory_id: UUID, limit: int = SIMILAR_LIMIT) -> list[Simil
     # relaxed_order may return neighbours slightly out of order.
     similar.sort(key=lambda s: (-s.similarity, str(s.memory_id)))
     return similar
-
-
-@dataclass(frozen=True)
-class AssociatedMemory:
-    """One association of a memory, seen from that memory: the other end and the pair's counts."""
-
-    other_id: UUID
-    other_preview: str
-    other_live: bool
-    co_occurrence_count: int
-    strength: float
-    last_co_occurred_at: datetime
-
-
-def memory_associations(*, memory_id: UUID, limit: int = 20) -> list[AssociatedMemory]:
-    """The strongest associations of a memory (either end of the pair), deleted other ends
-    included and marked (the admin shows them; the API leaves them out)."""
-    is_a = Q(memory_a_id=memory_id)
-    rows = (
-        MemoryAssociation.objects.filter(is_a | Q(memory_b_id=memory_id))
-        .annotate(
-            other_id=Case(When(is_a, then=F("memory_b_id")), default=F("memory_a_id")),
-            other_preview=Case(
-                When(is_a, then=Substr("memory_b__content", 1, PREVIEW_CHARS)),
-                default=Substr("memory_a__content", 1, PREVIEW_CHARS),
-            ),
-            other_deleted_at=Case(When(is_a, then=F("memory_b__deleted_at")), default=F("memory_a__deleted_at")),
-        )
-        .order_by("-strength", "-co_occurrence_count", "pk")
-        .values_list(
-            "other_id", "other_preview", "other_deleted_at", "co_occurrence_count", "strength", "last_co_occurred_at"
-        )[:limit]
-    )
-    return [
-        AssociatedMemory(
-            other_id=other_id,
-            other_preview=preview,
-            other_live=deleted_at is None,
-            co_occurrence_count=count,
-            strength=strength,
-            last_co_occurred_at=last,
-        )
-        for other_id, preview, deleted_at, count, strength, last in rows
-    ]
-
-
-def memory_promotions(*, memory_id: UUID, limit: int = 50) -> list[TierPromotion]:
-    """A memory's tier changes, newest first."""
-    return list(TierPromotion.objects.filter(memory_id=memory_id).order_by("-created_at", "-pk")[:limit])
 
 
 def memory_previews(*, memory_ids: list[UUID]) -> dict[UUID, tuple[str, bool]]:

@@ -1,20 +1,22 @@
-"""OpenAPI shapes of the operations endpoints' ``data`` (documentation only; see anima_site.openapi)."""
+"""The ``data`` of the operations endpoints: the views render ``meta.selectors``' dataclasses
+with these, and the same classes document the responses (``anima_site.openapi`` wraps them
+in the envelope)."""
 
 from rest_framework import serializers
 
-from anima_site.openapi import api_responses
 
-
+# Reads a ``meta.selectors.CacheStats``.
 class CacheStatsOutput(serializers.Serializer):
     hits = serializers.IntegerField()
     misses = serializers.IntegerField()
-    hitRate = serializers.FloatField()
+    hitRate = serializers.FloatField(source="hit_rate")
     size = serializers.IntegerField(allow_null=True)
-    maxSize = serializers.IntegerField()
+    maxSize = serializers.IntegerField(source="max_size")
 
 
+# Reads a ``CacheStats``: the counters under ``cache``, and its recommendation.
 class CacheStatsData(serializers.Serializer):
-    cache = CacheStatsOutput()
+    cache = CacheStatsOutput(source="*")
     recommendation = serializers.CharField()
 
 
@@ -23,7 +25,7 @@ class CacheWithStatus(CacheStatsOutput):
 
 
 class DatabaseOutput(serializers.Serializer):
-    connectionsInUse = serializers.IntegerField()
+    connectionsInUse = serializers.IntegerField(source="connections_in_use")
     idle = serializers.IntegerField()
     waiting = serializers.IntegerField()
     status = serializers.ChoiceField(choices=["ok", "under_pressure"])
@@ -42,13 +44,10 @@ class TierCountsOutput(serializers.Serializer):
     total = serializers.IntegerField()
 
 
+# Reads a ``meta.selectors.SystemMetrics``.
 class SystemMetricsData(serializers.Serializer):
     cache = CacheWithStatus()
     database = DatabaseOutput()
     queue = QueueOutput()
     memories = TierCountsOutput()
     timestamp = serializers.DateTimeField()
-
-
-CACHE_STATS = api_responses({200: ("CacheStats", CacheStatsData())})
-SYSTEM_METRICS = api_responses({200: ("SystemMetrics", SystemMetricsData())})

@@ -1,11 +1,13 @@
-"""Reads that change nothing."""
+"""The conversation-start context (``GET /memories/bootstrap``): pinned memories, then
+the active, thread and stable branches, read in one statement."""
 
 import math
 from dataclasses import dataclass
 
 from django.db.models import F
 
-from memories.models import LIVE, Memory, Tier, TierCount
+from memories.models import LIVE, Memory, Tier
+from memories.selectors.tiers import tier_distribution
 
 THREAD_SHARE = 0.7
 
@@ -45,21 +47,6 @@ def bootstrap_queryset(*, namespace: str, active_size: int, thread_size: int, st
     thread = _branch(namespace, Tier.THREAD, ["-resonance_phi", "-last_accessed", "id"], thread_size)
     stable = _branch(namespace, Tier.STABLE, ["-resonance_phi", "-last_accessed", "id"], stable_size)
     return pinned.union(active, thread, stable, all=True)
-
-
-def tier_counts(*, namespace: str) -> dict[str, int]:
-    """Live memories of every tier and their ``total``, from the trigger-maintained counts
-    (a few rows, whatever the size)."""
-    counts = dict(TierCount.objects.filter(namespace=namespace).values_list("tier", "count"))
-    distribution = {tier: int(counts.get(tier, 0)) for tier in Tier.values}
-    distribution["total"] = sum(distribution.values())
-    return distribution
-
-
-def tier_distribution(*, namespace: str) -> dict[str, int]:
-    """Bootstrap's shape of ``tier_counts``: active, thread, stable and the total (network included)."""
-    counts = tier_counts(namespace=namespace)
-    return {tier: counts[tier] for tier in (Tier.ACTIVE, Tier.THREAD, Tier.STABLE, "total")}
 
 
 def memories_bootstrap(
@@ -130,4 +117,5 @@ def memories_bootstrap(
                     budget -= len(memory.content)
         pinned, active, thread, stable = chosen["pinned"], chosen[Tier.ACTIVE], chosen[Tier.THREAD], chosen[Tier.STABLE]
 
-    return Bootstrap(pinned=pinned, active=active, thread=thread, stable=stable, distribution=tier_distribution(namespace=namespace))
+    distribution = tier_distribution(namespace=namespace)
+    return Bootstrap(pinned=pinned, active=active, thread=thread, stable=stable, distribution=distribution)

@@ -1,0 +1,26 @@
+"""Reads of tiers: live memories per tier (from the trigger-maintained ``TierCount``) and
+one memory's tier history."""
+
+from uuid import UUID
+
+from memories.models import Tier, TierCount, TierPromotion
+
+
+def tier_counts(*, namespace: str) -> dict[str, int]:
+    """Live memories of every tier and their ``total``, from the trigger-maintained counts
+    (a few rows, whatever the size)."""
+    counts = dict(TierCount.objects.filter(namespace=namespace).values_list("tier", "count"))
+    distribution = {tier: int(counts.get(tier, 0)) for tier in Tier.values}
+    distribution["total"] = sum(distribution.values())
+    return distribution
+
+
+def tier_distribution(*, namespace: str) -> dict[str, int]:
+    """Bootstrap's shape of ``tier_counts``: active, thread, stable and the total (network included)."""
+    counts = tier_counts(namespace=namespace)
+    return {tier: counts[tier] for tier in (Tier.ACTIVE, Tier.THREAD, Tier.STABLE, "total")}
+
+
+def memory_promotions(*, memory_id: UUID, limit: int = 50) -> list[TierPromotion]:
+    """A memory's tier changes, newest first."""
+    return list(TierPromotion.objects.filter(memory_id=memory_id).order_by("-created_at", "-pk")[:limit])
