@@ -5,10 +5,12 @@ so every route, default and parser is written once, here.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping, Sequence
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Generic, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
 from uuid import UUID
 
 import httpx
@@ -17,6 +19,7 @@ from anima_client import models as m
 from anima_client.errors import ServerError, error_from_response
 
 T = TypeVar("T")
+P = ParamSpec("P")
 
 V1 = "/api/v1"
 
@@ -129,6 +132,7 @@ def add(
     metadata: Mapping[str, Any] | None = None,
     occurred_at: datetime | date | str | None = None,
 ) -> Call[m.AddResult]:
+    """Store a memory; an identical content answers the existing one (``is_duplicate``)."""
     body = _compact(
         {
             "content": content,
@@ -166,6 +170,10 @@ def _batch_item(item: str | Mapping[str, Any]) -> dict[str, Any]:
 
 
 def add_batch(items: Sequence[str | Mapping[str, Any]]) -> Call[m.AddBatchResult]:
+    """Store 1–100 memories in one request: each item a content string or a mapping of
+    ``add``'s keywords (``content``, ``category``, ``tags``, ``source``, ``is_catalyst``,
+    ``metadata``). Every item's outcome comes back in order (``created``, ``duplicate``
+    or ``invalid`` with ``field`` and ``message``); an invalid item does not stop the others."""
     if isinstance(items, (str, Mapping)):
         raise TypeError("add_batch takes a sequence of items (strings or mappings), not one item")
     body = {"items": [_batch_item(item) for item in items]}
@@ -191,6 +199,13 @@ def query(
     occurred_after: datetime | date | str | None = None,
     occurred_before: datetime | date | str | None = None,
 ) -> Call[m.QueryResult]:
+    """Find memories by meaning (``mode="hybrid"`` adds full-text matches). With a
+    ``conversation_id`` the hits' co-occurrence is recorded.
+
+    Filters: ``metadata`` (the memory's metadata contains this object), ``source``,
+    ``created_after`` (inclusive) / ``created_before`` (exclusive), ``last_accessed_after``
+    — datetimes, dates or ISO 8601 strings. ``recency_half_life_days`` multiplies each
+    weight by ``0.5 ** (days since last access / half-life)``."""
     body = _compact(
         {
             "query": query,
@@ -215,8 +230,12 @@ def query(
 
 
 def feedback(
-    memory_ids: Sequence[str | UUID], *, useful: bool = True, conversation_id: str | None = None
+    memory_ids: Sequence[str | UUID], useful: bool = True, conversation_id: str | None = None
 ) -> Call[m.FeedbackResult]:
+    """Say that recalled memories helped (``useful=True``: each one's φ goes up one step,
+    0.5) or misled (``useful=False``: down one step), within [0, 5]; each mark counts as
+    an access. Ids that match no live memory of the namespace come back in
+    ``not_found``, unchanged. Needs a write key."""
     if isinstance(memory_ids, (str, UUID)):
         raise TypeError("feedback takes a sequence of memory ids, not one id")
     body = _compact(
@@ -235,6 +254,7 @@ def bootstrap(
     max_chars: int | None = None,
     conversation_id: str | None = None,
 ) -> Call[m.Bootstrap]:
+    """The conversation-start context: memories by tier and the tier distribution."""
     params = _query_string(
         {
             "limit": limit,
@@ -281,6 +301,8 @@ def memory_patch(
     pinned: bool = UNSET,
     occurred_at: datetime | date | str = UNSET,
 ) -> Call[m.MemoryUpdate]:
+    """Change the fields given (``category=None`` clears it); new content is re-embedded.
+    ``pinned=True``: the memory opens every bootstrap and never decays."""
     given = {
         "content": content,
         "category": category,
@@ -296,6 +318,7 @@ def memory_patch(
 
 
 def memory_delete(memory_id: str | UUID) -> Call[m.DeletedMemory]:
+    """Soft delete (``restore`` brings it back)."""
     return Call("DELETE", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.DeletedMemory))
 
 
@@ -325,6 +348,7 @@ def memories_list(
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Call[m.MemoryPage]:
+    """One page; pass ``page.next_cursor`` as ``cursor`` for the next."""
     params = _query_string(
         {
             "tier": tier,
@@ -376,6 +400,7 @@ def associations_network_stats(memory_id: str | UUID) -> Call[m.NetworkStats]:
 
 
 def conversation_end(conversation_id: str, session_metrics: Mapping[str, Any] | None = None) -> Call[m.MetaReflection]:
+    """The service's reflection on a finished conversation from its session metrics."""
     body = _compact({"conversationId": conversation_id, "sessionMetrics": dict(session_metrics or {})})
     return Call("POST", f"{V1}/meta/conversation-end", _with_meta(m.MetaReflection, "reflection"), json=body)
 
@@ -391,6 +416,7 @@ def conversation_reflection(
     friction_notes: str | None = None,
     general_notes: str | None = None,
 ) -> Call[m.ConversationReflection]:
+    """Record how a conversation felt (scores 1–10, notes)."""
     body = _compact(
         {
             "conversationId": conversation_id,
@@ -415,6 +441,7 @@ def _handshake(envelope: Envelope) -> m.Handshake:
 
 
 def handshake_get() -> Call[m.Handshake]:
+    """The current handshake (made when none is younger than 24 h)."""
     return Call("GET", f"{V1}/meta/handshake", _handshake)
 
 
@@ -433,3 +460,40 @@ def handshake_history(*, limit: int | None = None) -> Call[m.HandshakeHistory]:
 def health() -> Call[m.Health]:
     """``/health`` answers 503 with its checks when one fails: a result, not an error."""
     return Call("GET", "/health", lambda envelope: m.Health.model_validate(envelope.data), accept=frozenset({503}), raw=True)
+
+
+# --- client methods from the builders above -----------------------------------------------
+# Each request is described once, above; the sync and async clients turn a builder into a
+# method with its signature and docstring (``query = sync_method(_api.query)``), so the
+# long keyword lists are written in one place.
+
+
+def _method_signature(builder: Callable[..., Any]) -> inspect.Signature:
+    signature = inspect.signature(builder)
+    returns = signature.return_annotation
+    if isinstance(returns, str) and returns.startswith("Call[") and returns.endswith("]"):
+        returns = returns[len("Call[") : -1]
+    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
+    return signature.replace(parameters=[self, *signature.parameters.values()], return_annotation=returns)
+
+
+def sync_method(builder: Callable[P, Call[T]]) -> Callable[Concatenate[Any, P], T]:
+    """A method that builds the call and runs it with ``self._run`` (the sync clients)."""
+
+    @functools.wraps(builder)
+    def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self._run(builder(*args, **kwargs))
+
+    method.__signature__ = _method_signature(builder)  # type: ignore[attr-defined]
+    return method
+
+
+def async_method(builder: Callable[P, Call[T]]) -> Callable[Concatenate[Any, P], Coroutine[Any, Any, T]]:
+    """A coroutine method that builds the call and awaits ``self._run`` (the async clients)."""
+
+    @functools.wraps(builder)
+    async def method(self: Any, /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return await self._run(builder(*args, **kwargs))
+
+    method.__signature__ = _method_signature(builder)  # type: ignore[attr-defined]
+    return method
