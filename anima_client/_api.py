@@ -485,6 +485,7 @@ def sync_method(builder: Callable[P, Call[T]]) -> Callable[Concatenate[Any, P], 
         return self._run(builder(*args, **kwargs))
 
     method.__signature__ = _method_signature(builder)  # type: ignore[attr-defined]
+    method.builder = builder  # type: ignore[attr-defined]  # read by async_twin
     return method
 
 
@@ -497,3 +498,14 @@ def async_method(builder: Callable[P, Call[T]]) -> Callable[Concatenate[Any, P],
 
     method.__signature__ = _method_signature(builder)  # type: ignore[attr-defined]
     return method
+
+
+def add_async_twins(target: type, source: type) -> type:
+    """Give ``target`` an ``async_method`` for every ``sync_method`` of ``source``: the
+    async client and its method groups are derived from the sync ones, not listed again.
+    Returns ``target``."""
+    for attribute, value in vars(source).items():
+        builder = getattr(value, "builder", None)
+        if builder is not None and attribute not in vars(target):
+            setattr(target, attribute, async_method(builder))
+    return target

@@ -86,12 +86,28 @@ class _BaseClient:
             kwargs["json"] = call.json
         return kwargs
 
-    def _give_up(self, call: Call[Any], error: httpx.TransportError, attempts: int) -> AnimaConnectionError:
-        return AnimaConnectionError(
-            f"No answer from {self.base_url} for {call.method} {call.path} after {attempts} attempt(s): "
-            f"{type(error).__name__}: {error}",
-            code="CONNECTION_ERROR",
-        )
+    def _outcome(
+        self, call: Call[Any], attempt: int, response: httpx.Response | None, error: httpx.TransportError | None
+    ) -> tuple[bool, Any]:
+        """The retry rule for one attempt's response or error, without I/O (both clients'
+        loops call it): ``(True, result)`` when done, ``(False, seconds)`` to wait and try
+        again; raises the typed error when the policy gives up."""
+        if response is None:
+            assert error is not None
+            delay = self.retry.delay_after_error(attempt, error, idempotent=call.idempotent)
+            if delay is None:
+                raise AnimaConnectionError(
+                    f"No answer from {self.base_url} for {call.method} {call.path} after {attempt + 1} attempt(s): "
+                    f"{type(error).__name__}: {error}",
+                    code="CONNECTION_ERROR",
+                ) from error
+            logger.info("%s %s: %s; retry %d in %.2fs", call.method, call.path, type(error).__name__, attempt + 1, delay)
+            return False, delay
+        delay = None if response.status_code in call.accept else self.retry.delay_after_response(attempt, response)
+        if delay is None:
+            return True, _api.read_response(call, response)
+        logger.info("%s %s: HTTP %d; retry %d in %.2fs", call.method, call.path, response.status_code, attempt + 1, delay)
+        return False, delay
 
 
 class AnimaClient(_BaseClient):
@@ -110,22 +126,17 @@ class AnimaClient(_BaseClient):
         self.close()
 
     def _run(self, call: Call[T]) -> T:
-        retry_no = 0
+        attempt = 0
         while True:
             try:
-                response = self._http.request(call.method, call.path, **self._request_kwargs(call))
-            except httpx.TransportError as error:
-                delay = self.retry.delay_after_error(retry_no, error, idempotent=call.idempotent)
-                if delay is None:
-                    raise self._give_up(call, error, retry_no + 1) from error
-                logger.info("%s %s: %s; retry %d in %.2fs", call.method, call.path, type(error).__name__, retry_no + 1, delay)
-            else:
-                delay = None if response.status_code in call.accept else self.retry.delay_after_response(retry_no, response)
-                if delay is None:
-                    return _api.read_response(call, response)
-                logger.info("%s %s: HTTP %d; retry %d in %.2fs", call.method, call.path, response.status_code, retry_no + 1, delay)
-            sleep(delay)
-            retry_no += 1
+                response, error = self._http.request(call.method, call.path, **self._request_kwargs(call)), None
+            except httpx.TransportError as caught:
+                response, error = None, caught
+            done, outcome = self._outcome(call, attempt, response, error)
+            if done:
+                return outcome
+            sleep(outcome)
+            attempt += 1
 
     # --- memories ---------------------------------------------------------------------------
 

@@ -1,6 +1,7 @@
 """``AnimaClient`` against a live Anima: every method, its request and its typed result."""
 
 import asyncio
+import inspect
 from datetime import UTC, date, datetime, timedelta, timezone as dt_timezone
 from uuid import UUID
 
@@ -307,6 +308,23 @@ def test_async_client_has_the_same_methods(anima_url, write_key):
     assert got.category == "drinks"
     assert handshake.prompt_text
     assert stats.total_memories == 1
+
+
+def test_async_client_methods_mirror_the_sync_ones_as_coroutines():
+    sync_client, async_client = AnimaClient("http://127.0.0.1:9"), AsyncAnimaClient("http://127.0.0.1:9")
+    pairs = [(sync_client, async_client)] + [
+        (getattr(sync_client, part), getattr(async_client, part)) for part in ("associations", "handshake", "memories")
+    ]
+
+    for sync_owner, async_owner in pairs:
+        names = {name for name in dir(sync_owner) if not name.startswith("_") and callable(getattr(sync_owner, name))}
+        names -= {"close"}
+        assert names, type(sync_owner)
+        for name in names:
+            method = getattr(async_owner, name)
+            assert inspect.iscoroutinefunction(method), name
+            assert inspect.signature(method) == inspect.signature(getattr(sync_owner, name)), name
+            assert method.__doc__ == getattr(sync_owner, name).__doc__, name
 
 
 # --- batch add, query filters, recency, pinned memories, purge --------------------------------
