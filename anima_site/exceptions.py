@@ -1,7 +1,7 @@
 """The one exception handler: every error a view raises, in the envelope of ``anima_site.api``.
 
 ``exception_handler`` (``REST_FRAMEWORK["EXCEPTION_HANDLER"]``) first maps the domain's
-exceptions (memory not found or merged, content conflict, embedder down) and the
+exceptions (memory not found or merged, content conflict, supersession refused, embedder down) and the
 database's to their API errors, lets DRF's own handler run (it keeps headers such as
 ``Retry-After`` and rolls back the atomic block), then shapes every error into
 ``{"success": false, "error": {"code", "message", "details"?}, "meta": {...}}``. It is
@@ -26,7 +26,12 @@ from anima_site.api import (
     error_body,
 )
 from memories.embeddings.base import EmbeddingError
-from memories.errors import ContentConflictError, MemoryNotFoundError
+from memories.errors import (
+    ContentConflictError,
+    InvalidSupersessionError,
+    MemoryNotFoundError,
+    SupersessionConflictError,
+)
 
 logger = logging.getLogger("anima.api")
 
@@ -72,6 +77,11 @@ def exception_handler(exc, context):
         exc = MemoryNotFound("Memory not found." if not exc.merged_into else "Memory was merged into another.", details=details)
     elif isinstance(exc, ContentConflictError):
         exc = Conflict("Another memory of this namespace has this content.", details={"existingId": str(exc.existing_id)})
+    elif isinstance(exc, SupersessionConflictError):
+        details = {"memoryId": str(exc.memory_id), "supersededBy": str(exc.superseded_by) if exc.superseded_by else None}
+        exc = Conflict(f"Memory {exc.memory_id} is already superseded; correct the current one.", details=details)
+    elif isinstance(exc, InvalidSupersessionError):
+        exc = exceptions.ValidationError({exc.field: [exc.message]})
     elif isinstance(exc, RequestDataTooBig):
         exc = PayloadTooLarge()
     elif isinstance(exc, EmbeddingError):

@@ -19,7 +19,7 @@ EMBEDDING_SECONDS = Histogram(
 )
 PROMOTIONS = Counter("anima_promotions_total", "Tier changes", ["from_tier", "to_tier", "reason"])
 CONSOLIDATIONS = Counter("anima_consolidations_total", "Consolidation outcomes", ["outcome"])
-PURGES = Counter("anima_purges_total", "Purges by kind (memory, namespace, retention)", ["kind"])
+PURGES = Counter("anima_purges_total", "Purges by kind (memory, chain, namespace, retention)", ["kind"])
 PURGED_MEMORIES = Counter("anima_purged_memories_total", "Memories removed for good")
 CACHE_ERRORS = Counter("anima_cache_errors_total", "Cache calls that failed (Redis down)", ["operation"])
 COOCCURRENCE_PAIRS = Counter("anima_cooccurrence_pairs_total", "Co-occurrence pairs recorded")

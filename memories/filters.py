@@ -2,13 +2,17 @@
 candidate search (``memories.search``) and the resource list (``memories.selectors.memories``).
 
 Every condition is a column of ``Memory``, so the filters run inside the search (with the
-HNSW index's iterative scan), never after it.
+HNSW index's iterative scan), never after it. That includes validity (SPEC "Facts that
+change"): by default only current facts (``models.current``); ``as_of`` the facts valid at
+that moment (``models.valid_at``); ``include_superseded`` every live memory.
 """
 
 from dataclasses import dataclass
 from datetime import datetime
 
 from django.db.models import Q
+
+from memories.models import current, valid_at
 
 
 @dataclass(frozen=True)
@@ -29,10 +33,19 @@ class MemoryFilters:
     #: Inclusive lower and exclusive upper bound of ``occurred_at``.
     occurred_after: datetime | None = None
     occurred_before: datetime | None = None
+    #: The facts valid at this moment instead of the current ones.
+    as_of: datetime | None = None
+    #: Every live memory, superseded and expired ones too (exclusive with ``as_of``).
+    include_superseded: bool = False
 
     def narrows(self) -> bool:
-        """Whether any filter is set (the live memories of a namespace are all it allows otherwise)."""
-        return any(value not in (None, [], {}) for value in self.__dict__.values())
+        """Whether a filter beyond validity is set, or ``as_of`` (the current facts are most
+        of a namespace: the default validity does not count as narrowing)."""
+        return any(
+            value not in (None, [], {})
+            for name, value in self.__dict__.items()
+            if name != "include_superseded"
+        )
 
     def q(self, prefix: str = "") -> Q:
         """Live memories that pass every filter; ``prefix`` reaches ``Memory`` from another
@@ -51,7 +64,12 @@ class MemoryFilters:
             "occurred_at__gte": self.occurred_after,
             "occurred_at__lt": self.occurred_before,
         }
-        q = Q()
+        if self.include_superseded:
+            q = Q()
+        elif self.as_of is not None:
+            q = valid_at(self.as_of, prefix)
+        else:
+            q = current(prefix)
         for lookup, value in conditions.items():
             if value is not None:
                 q &= Q(**{f"{prefix}{lookup}": value})

@@ -32,6 +32,27 @@ MAX_CONVERSATION_CONTEXTS = 20
 LIVE = Q(deleted_at__isnull=True)
 
 
+def current(prefix: str = "") -> Q:
+    """Facts that hold now: not superseded by a correction, not past their ``expires_at``
+    (SPEC "Facts that change"). ``prefix`` reaches ``Memory`` from another model."""
+    return Q(**{f"{prefix}valid_until__isnull": True}) & (
+        Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": Now()})
+    )
+
+
+def valid_at(moment, prefix: str = "") -> Q:
+    """Facts that held at ``moment``: valid from before it, not yet superseded, not yet expired."""
+    return (
+        Q(**{f"{prefix}valid_from__lte": moment})
+        & (Q(**{f"{prefix}valid_until__isnull": True}) | Q(**{f"{prefix}valid_until__gt": moment}))
+        & (Q(**{f"{prefix}expires_at__isnull": True}) | Q(**{f"{prefix}expires_at__gt": moment}))
+    )
+
+
+#: What default reads return: live memories whose facts hold now.
+CURRENT = current()
+
+
 class Tier(models.TextChoices):
     ACTIVE = "active"
     THREAD = "thread"
@@ -70,6 +91,17 @@ class Memory(models.Model):
     merged_into = models.ForeignKey(
         "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="merged_variants"
     )
+    # Facts that change (``memories.services.supersession``): a correction sets on the old
+    # memory ``superseded_by`` and ``valid_until`` (the moment of the correction); the new
+    # one lists the ids it replaced in ``supersedes`` and is valid from its creation.
+    # ``expires_at``: after it the memory behaves as superseded (kept, out of default reads).
+    superseded_by = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="superseded_memories"
+    )
+    supersedes = ArrayField(models.UUIDField(), default=list, blank=True)
+    valid_from = models.DateTimeField(default=timezone.now)
+    valid_until = models.DateTimeField(null=True, blank=True)
+    expires_at = models.DateTimeField(null=True, blank=True)
     # When the remembered thing happened (SPEC "Event time"); the add path sets it to
     # ``created_at`` when the client gives none.
     occurred_at = models.DateTimeField(default=timezone.now)
@@ -88,6 +120,10 @@ class Memory(models.Model):
             models.UniqueConstraint(fields=["namespace", "content_hash"], condition=LIVE, name="memory_live_hash_uniq"),
             models.CheckConstraint(
                 condition=Q(resonance_phi__gte=PHI_MIN) & Q(resonance_phi__lte=PHI_MAX), name="memory_phi_range"
+            ),
+            models.CheckConstraint(condition=~Q(superseded_by=models.F("id")), name="memory_not_self_superseded"),
+            models.CheckConstraint(
+                condition=Q(superseded_by__isnull=True) | Q(valid_until__isnull=False), name="memory_superseded_until"
             ),
         ]
         indexes = [

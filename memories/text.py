@@ -59,5 +59,21 @@ def same_fact(first: str, second: str) -> bool:
     words_a, words_b = a.split(), b.split()
     if sorted(words_a) == sorted(words_b):
         return False
-    changed = _changed_words(words_a, words_b)
-    return not any(word in NEGATIONS or word in NUMBER_WORDS or any(ch.isdigit() for ch in word) for word in changed)
+    return not _opposing(_changed_words(words_a, words_b))
+
+
+def _opposing(changed: list[str]) -> bool:
+    """Whether the differing words hold a negation or a number (what can make one
+    statement contradict the other)."""
+    return any(word in NEGATIONS or word in NUMBER_WORDS or any(ch.isdigit() for ch in word) for word in changed)
+
+
+def may_correct(older: str, newer: str) -> bool:
+    """Whether ``newer`` may correct ``older``: not the same fact, and the words that
+    differ hold a negation or a number ("Dana is allergic to peanuts." / "Dana is not
+    allergic to peanuts."; "The meeting is at 3." / "The meeting is at 4."). Called on
+    near-duplicates only (similarity ≥ the consolidation threshold): a suggestion for
+    a person or an assistant to confirm, never applied on its own."""
+    if same_fact(older, newer):
+        return False
+    return _opposing(_changed_words(normalize_content(older).split(), normalize_content(newer).split()))

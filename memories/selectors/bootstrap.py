@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import F
 
-from memories.models import LIVE, Memory, Tier
+from memories.models import CURRENT, LIVE, Memory, Tier
 from memories.selectors.tiers import tier_distribution
 
 THREAD_SHARE = 0.7
@@ -23,7 +23,7 @@ class Bootstrap:
 
 def _branch(namespace: str, tier: str, ordering: list[str], size: int):
     return (
-        Memory.objects.filter(LIVE, namespace=namespace, tier=tier, pinned=False)
+        Memory.objects.filter(LIVE, CURRENT, namespace=namespace, tier=tier, pinned=False)
         .annotate(embedding_truncated=F("embedding__truncated"))
         .defer("search_vector")
         .order_by(*ordering)[:size]
@@ -38,7 +38,7 @@ def bootstrap_queryset(*, namespace: str, active_size: int, thread_size: int, st
     its limit. Pinned memories come in their own branch and are skipped by the others.
     """
     pinned = (
-        Memory.objects.filter(LIVE, namespace=namespace, pinned=True)
+        Memory.objects.filter(LIVE, CURRENT, namespace=namespace, pinned=True)
         .annotate(embedding_truncated=F("embedding__truncated"))
         .defer("search_vector")
         .order_by("-resonance_phi", "id")[:pinned_size]

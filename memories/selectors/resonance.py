@@ -4,13 +4,13 @@ from dataclasses import dataclass
 
 from django.db.models import Avg, Count, Max, Q, Sum
 
-from memories.models import LIVE, Memory
+from memories.models import CURRENT, LIVE, Memory
 
 
 def memories_catalysts(*, namespace: str, limit: int) -> list[Memory]:
-    """Top memories by φ, then access count (the ``memory_phi_access`` index)."""
+    """Top current memories by φ, then access count (the ``memory_phi_access`` index)."""
     return list(
-        Memory.objects.filter(LIVE, namespace=namespace)
+        Memory.objects.filter(LIVE, CURRENT, namespace=namespace)
         .defer("search_vector")
         .order_by("-resonance_phi", "-access_count", "id")[:limit]
     )

@@ -1,14 +1,18 @@
 """Fields that several of the memories' serializers share: content, event time, tags,
-conversation id and the before/after range check (input), rounded scores (output)."""
+conversation id, validity (``asOf``, ``includeSuperseded``, ``supersedes``) and the
+before/after range check (input), rounded scores (output)."""
 
+from django.utils import timezone
 from rest_framework import serializers
 from rest_framework.fields import SkipField
 
-from anima_site.serializers import JsonCharField
+from anima_site.serializers import JsonCharField, JsonUUIDField
 from memories.datetimes import UTC_YEAR_RANGE, datetime_in_utc
 from memories.models import MAX_CONTENT_CHARS, MAX_TAG_CHARS, MAX_TAGS
 
 MAX_CONVERSATION_ID_CHARS = 200
+#: The most memories one memory may supersede in one request.
+MAX_SUPERSEDES = 100
 
 
 class ContentField(JsonCharField):
@@ -47,6 +51,38 @@ def tags_field():
 
 def conversation_id_field():
     return JsonCharField(min_length=1, max_length=MAX_CONVERSATION_ID_CHARS, required=False)
+
+
+AS_OF_HELP = (
+    "ISO 8601: the facts valid at that moment (stored by then, not yet superseded or expired) "
+    "instead of the current ones."
+)
+INCLUDE_SUPERSEDED_HELP = "true: superseded and expired memories too (with their links)."
+
+
+def check_validity(attrs: dict) -> None:
+    """``asOf`` and ``includeSuperseded`` ask for different sets: one at most."""
+    if attrs.get("asOf") is not None and attrs.get("includeSuperseded"):
+        raise serializers.ValidationError({"asOf": ["Give asOf or includeSuperseded=true, not both."]})
+
+
+class ValidFromField(EventTimeField):
+    """Since when a fact holds: a past moment (default: when it is stored)."""
+
+    def to_internal_value(self, data):
+        value = super().to_internal_value(data)
+        if value > timezone.now():
+            raise serializers.ValidationError("Must not be in the future.")
+        return value
+
+
+def supersedes_field():
+    return serializers.ListField(
+        child=JsonUUIDField(),
+        max_length=MAX_SUPERSEDES,
+        required=False,
+        help_text="Ids of memories this one corrects: each is superseded by it (validUntil = now).",
+    )
 
 
 def check_range(attrs: dict, after_key: str, before_key: str) -> None:

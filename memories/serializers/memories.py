@@ -14,13 +14,24 @@ from anima_site.serializers import (
     JsonBooleanField,
     JsonCharField,
     JsonObjectField,
+    JsonUUIDField,
     QueryBooleanField,
     StrictSerializer,
 )
 from memories.filters import MemoryFilters
 from memories.models import MAX_TAG_CHARS, MAX_TAGS, Tier
 from memories.selectors.memories import DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE, Cursor, InvalidCursorError
-from memories.serializers.fields import ContentField, EventTimeField, check_range, tags_field
+from memories.serializers.fields import (
+    AS_OF_HELP,
+    INCLUDE_SUPERSEDED_HELP,
+    ContentField,
+    EventTimeField,
+    ValidFromField,
+    check_range,
+    check_validity,
+    supersedes_field,
+    tags_field,
+)
 from memories.services.adding import BatchItem
 
 
@@ -34,6 +45,46 @@ class MemoryAddInput(StrictSerializer):
     occurredAt = EventTimeField(
         required=False, help_text="When the remembered thing happened (ISO 8601); default: the time it is stored."
     )
+    expiresAt = EventTimeField(
+        required=False,
+        allow_null=True,
+        help_text="After this moment (ISO 8601) the memory behaves as superseded: kept, out of default reads.",
+    )
+    validFrom = ValidFromField(
+        required=False, help_text="Since when the fact holds (ISO 8601, not in the future); default: when it is stored."
+    )
+    supersedes = supersedes_field()
+
+
+class MemoryCorrectInput(StrictSerializer):
+    """``POST /memories/{id}/correct``: the correction as a new memory (``content`` and
+    the add's optional fields), or an existing memory that corrects it (``correctedBy``)."""
+
+    content = ContentField(required=False)
+    category = JsonCharField(max_length=100, required=False, allow_null=True)
+    tags = tags_field()
+    source = JsonCharField(max_length=100, required=False, allow_null=True)
+    isCatalyst = JsonBooleanField(required=False, default=False)
+    metadata = JsonObjectField(required=False)
+    occurredAt = EventTimeField(required=False, help_text="When the remembered thing happened (as on add).")
+    expiresAt = EventTimeField(required=False, allow_null=True, help_text="As on add.")
+    validFrom = ValidFromField(
+        required=False,
+        help_text="Since when the correction holds, hence until when the old fact held (not in the future); default: now.",
+    )
+    correctedBy = JsonUUIDField(
+        required=False, help_text="An existing memory that corrects this one (e.g. a suggested correction confirmed)."
+    )
+
+    def validate(self, attrs):
+        given = set(self.initial_data) if isinstance(self.initial_data, dict) else set()
+        if "correctedBy" in attrs:
+            others = sorted(given - {"correctedBy"})
+            if others:
+                raise serializers.ValidationError({others[0]: ["Not with correctedBy: the correcting memory exists."]})
+        elif "content" not in attrs:
+            raise serializers.ValidationError({"content": ["Give content (a new memory) or correctedBy (an existing one)."]})
+        return attrs
 
 
 MAX_BATCH_ITEMS = 100
@@ -64,6 +115,9 @@ MEMORY_KEYWORDS = {
     "isCatalyst": "is_catalyst",
     "pinned": "pinned",
     "occurredAt": "occurred_at",
+    "expiresAt": "expires_at",
+    "validFrom": "valid_from",
+    "supersedes": "supersedes",
 }
 
 
@@ -97,6 +151,8 @@ def memory_filters(params: dict) -> MemoryFilters:
         last_accessed_after=params.get("lastAccessedAfter"),
         occurred_after=params.get("occurredAfter"),
         occurred_before=params.get("occurredBefore"),
+        as_of=params.get("asOf"),
+        include_superseded=bool(params.get("includeSuperseded")),
     )
 
 
@@ -132,6 +188,8 @@ class MemoryListInput(StrictSerializer):
     createdBefore = serializers.DateTimeField(required=False)
     occurredAfter = EventTimeField(required=False)
     occurredBefore = EventTimeField(required=False)
+    asOf = EventTimeField(required=False, help_text=AS_OF_HELP)
+    includeSuperseded = QueryBooleanField(required=False, default=False, help_text=INCLUDE_SUPERSEDED_HELP)
     ordering = serializers.ChoiceField(choices=_list_ordering_choices(), required=False, default="-createdAt")
     limit = serializers.IntegerField(min_value=1, max_value=MAX_PAGE_SIZE, required=False, default=DEFAULT_PAGE_SIZE)
     cursor = serializers.CharField(max_length=1000, required=False)
@@ -167,6 +225,7 @@ class MemoryListInput(StrictSerializer):
     def validate(self, attrs):
         check_range(attrs, "createdAfter", "createdBefore")
         check_range(attrs, "occurredAfter", "occurredBefore")
+        check_validity(attrs)
         cursor = attrs.get("cursor")
         if cursor is not None and cursor.ordering != attrs["ordering"]:
             raise serializers.ValidationError({"cursor": ["This cursor belongs to another ordering."]})
@@ -184,6 +243,9 @@ class MemoryPatchInput(StrictSerializer):
     pinned = JsonBooleanField(required=False, help_text="Pinned memories open every bootstrap and never decay.")
     metadata = JsonObjectField(required=False)
     occurredAt = EventTimeField(required=False, help_text="When the remembered thing happened (ISO 8601).")
+    expiresAt = EventTimeField(
+        required=False, allow_null=True, help_text="After this moment the memory behaves as superseded; null: never."
+    )
 
 
 class MemoryRestoreInput(StrictSerializer):
@@ -192,6 +254,16 @@ class MemoryRestoreInput(StrictSerializer):
 
 class MemoryDeleteInput(StrictSerializer):
     purge = QueryBooleanField(required=False, default=False, help_text="true: remove for good (not restorable).")
+    chain = QueryBooleanField(
+        required=False,
+        default=False,
+        help_text="With purge=true: the whole chain of corrections too (what it superseded and what superseded it).",
+    )
+
+    def validate(self, attrs):
+        if attrs["chain"] and not attrs["purge"]:
+            raise serializers.ValidationError({"chain": ["Only with purge=true."]})
+        return attrs
 
 
 # --- Output -----------------------------------------------------------------------------
@@ -217,6 +289,15 @@ class MemoryOutput(serializers.Serializer):
     isCatalyst = serializers.BooleanField(source="is_catalyst")
     pinned = serializers.BooleanField()
     mergedInto = serializers.UUIDField(source="merged_into_id", allow_null=True)
+    supersededBy = serializers.UUIDField(
+        source="superseded_by_id", allow_null=True, help_text="The memory that corrected this one; null while current."
+    )
+    supersedes = serializers.ListField(child=serializers.UUIDField(), help_text="The memories this one corrected.")
+    validFrom = serializers.DateTimeField(source="valid_from")
+    validUntil = serializers.DateTimeField(
+        source="valid_until", allow_null=True, help_text="When a correction superseded it; null while current."
+    )
+    expiresAt = serializers.DateTimeField(source="expires_at", allow_null=True)
     embeddingTruncated = serializers.SerializerMethodField()
     occurredAt = serializers.DateTimeField(source="occurred_at")
     createdAt = serializers.DateTimeField(source="created_at")
@@ -251,6 +332,13 @@ class MemoryOutput(serializers.Serializer):
 class AddData(serializers.Serializer):
     memory = MemoryOutput(from_result=True)
     isDuplicate = serializers.BooleanField()
+    message = serializers.CharField()
+
+
+# A ``memories.services.correcting.Correction``.
+class CorrectData(serializers.Serializer):
+    memory = MemoryOutput(from_result=True, help_text="The memory that corrects (new, or the correctedBy one).")
+    corrected = MemoryOutput(help_text="The corrected memory, now superseded.")
     message = serializers.CharField()
 
 

@@ -14,9 +14,12 @@ from anima_site.serializers import (
 )
 from memories.models import Tier
 from memories.serializers.fields import (
+    AS_OF_HELP,
+    INCLUDE_SUPERSEDED_HELP,
     EventTimeField,
     RoundedFloatField,
     check_range,
+    check_validity,
     conversation_id_field,
     tags_field,
 )
@@ -50,6 +53,8 @@ class MemoryQueryInput(StrictSerializer):
     lastAccessedAfter = serializers.DateTimeField(required=False)
     occurredAfter = EventTimeField(required=False, help_text="Only memories that happened at or after this time.")
     occurredBefore = EventTimeField(required=False, help_text="Only memories that happened before this time.")
+    asOf = EventTimeField(required=False, help_text=AS_OF_HELP)
+    includeSuperseded = JsonBooleanField(required=False, default=False, help_text=INCLUDE_SUPERSEDED_HELP)
     recencyHalfLifeDays = JsonFloatField(
         min_value=0.001, max_value=36500, required=False, help_text="Weight × 0.5 ** (days since last access / this)."
     )
@@ -61,6 +66,7 @@ class MemoryQueryInput(StrictSerializer):
 
     def validate(self, attrs):
         check_range(attrs, "occurredAfter", "occurredBefore")
+        check_validity(attrs)
         return attrs
 
 

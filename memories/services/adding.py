@@ -11,6 +11,7 @@ A new memory leaves consolidation and catalyst-detection work in the same transa
 (``memories.background``); the response does not wait for it.
 """
 
+import dataclasses
 from collections import Counter
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -24,6 +25,8 @@ from memories.embeddings import Embedding, embed_texts
 from memories.models import LIVE, Memory, MemoryEmbedding, Tier
 from memories.ranking import CATALYST_PHI
 from memories.services.access import memories_record_access
+from memories.services.consolidation import correction_suggested
+from memories.services.supersession import locked_memories, memories_supersede
 from memories.text import content_hash, normalized_hash
 
 MESSAGE_CREATED = "Memory stored."
@@ -46,6 +49,12 @@ class BatchItem:
     metadata: dict | None = None
     #: When the remembered thing happened; None: when it is stored.
     occurred_at: datetime | None = None
+    #: After this moment the memory behaves as superseded (kept, out of default reads).
+    expires_at: datetime | None = None
+    #: Since when the fact holds (not in the future); None: when it is stored.
+    valid_from: datetime | None = None
+    #: Memories this one corrects (``memories.services.supersession``).
+    supersedes: list[UUID] | None = None
 
 
 @dataclass(frozen=True)
@@ -73,6 +82,9 @@ class AddResult:
     embedding_provider: str | None
     embedding_truncated: bool
     promotions: list
+    #: A new memory's nearest current neighbour when it may correct it (a near-duplicate
+    #: whose differing words hold a negation or a number): ``[id]`` or ``[]``.
+    possibly_corrects: list[UUID] = field(default_factory=list)
 
 
 def memory_add(
@@ -85,16 +97,24 @@ def memory_add(
     is_catalyst: bool = False,
     metadata: dict | None = None,
     occurred_at: datetime | None = None,
+    expires_at: datetime | None = None,
+    valid_from: datetime | None = None,
+    supersedes: list[UUID] | None = None,
 ) -> AddResult:
-    """Add one memory: :func:`memories_add_batch` with one item."""
+    """Add one memory: :func:`memories_add_batch` with one item; a new memory also says
+    which memory it may correct (``possibly_corrects``)."""
     item = BatchItem(
-        content=content, category=category, tags=tags, source=source,
-        is_catalyst=is_catalyst, metadata=metadata, occurred_at=occurred_at,
+        content=content, category=category, tags=tags, source=source, is_catalyst=is_catalyst,
+        metadata=metadata, occurred_at=occurred_at, expires_at=expires_at, valid_from=valid_from,
+        supersedes=supersedes,
     )
     batch = memories_add_batch(namespace=namespace, items=[item])
     outcome = batch.outcomes[0]
+    possibly_corrects = []
     if outcome.status == STATUS_CREATED:
         provider, truncated = batch.embedding_provider, outcome.embedding_truncated
+        if not supersedes:
+            possibly_corrects = correction_suggested(outcome.memory)
     else:
         provider = None
         truncated = MemoryEmbedding.objects.filter(memory_id=outcome.memory_id).values_list("truncated", flat=True).first()
@@ -104,10 +124,38 @@ def memory_add(
         embedding_provider=provider,
         embedding_truncated=bool(truncated),
         promotions=batch.promotions,
+        possibly_corrects=possibly_corrects,
     )
 
 
 def memories_add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult:
+    """Add many memories (:func:`_add_batch`); items that name ``supersedes`` supersede
+    those memories in the same transaction (``memories_supersede``: an error there undoes
+    the whole batch and names the item)."""
+    if not any(item.supersedes for item in items):
+        return _add_batch(namespace=namespace, items=items)
+    with transaction.atomic():
+        result = _add_batch(namespace=namespace, items=items)
+        # Every row the links touch, locked once in id order (no deadlock between batches).
+        involved = {o.memory_id for o in result.outcomes} | {i for item in items for i in item.supersedes or []}
+        locked_memories(namespace, sorted(involved))
+        for index, (item, outcome) in enumerate(zip(items, result.outcomes)):
+            if item.supersedes:
+                prefix = "" if len(items) == 1 else f"items[{index}]."
+                since = outcome.memory.valid_from if outcome.status == STATUS_CREATED else None
+                successor = memories_supersede(
+                    namespace=namespace,
+                    successor_id=outcome.memory_id,
+                    predecessor_ids=item.supersedes,
+                    field=f"{prefix}supersedes",
+                    now=since,
+                    moment_field=f"{prefix}validFrom",
+                )
+                result.outcomes[index] = dataclasses.replace(outcome, memory=successor)  # as the links left it
+    return result
+
+
+def _add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult:
     """Add many memories in a constant number of steps (for a batch that settles in one round).
 
     One lookup finds contents already stored; the new distinct contents are embedded in
@@ -217,6 +265,8 @@ def _new_memory(namespace: str, item: BatchItem, digest: str, now: datetime) -> 
         source=item.source,
         metadata=dict(item.metadata or {}),
         occurred_at=item.occurred_at or now,
+        expires_at=item.expires_at,
+        valid_from=item.valid_from or now,
         created_at=now,
     )
 

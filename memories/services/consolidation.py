@@ -8,6 +8,14 @@ decide: :func:`memories.text.same_fact` must agree, and a pinned memory is never
 away. Otherwise both stay visible and each lists the other in ``metadata.nearDuplicates``
 (at most 10) for staff to judge. When in doubt, link — never erase a correction.
 
+Only current facts take part (``models.CURRENT``): a superseded or expired memory is
+neither consolidated nor a candidate. A linked pair whose differing words hold a negation
+or a number (:func:`memories.text.may_correct`) is a *suggested* correction: the newer
+memory gets ``metadata.correctionCandidate`` (``{"corrects": id, "similarity": s}``),
+which staff confirm or dismiss in the admin and an assistant confirms through
+``POST /memories/{id}/correct`` (``correctedBy``). A dismissed pair
+(``metadata.correctionDismissed`` lists the id) is not suggested again.
+
 A merge folds the newer memory into the older one in one transaction (see
 :func:`memories_merge`). Everything here is idempotent: a merged memory is deleted and a
 linked pair is already listed, so a re-run changes nothing.
@@ -22,11 +30,12 @@ from django.db import connection, transaction
 from django.utils import timezone
 
 from memories import ranking
-from memories.models import LIVE, MAX_TAGS, Memory, MemoryAccess, MemoryEmbedding
+from memories.models import CURRENT, LIVE, MAX_TAGS, Memory, MemoryAccess, MemoryEmbedding
 from memories.search import CandidateSearch, configure_hnsw, nearest_embeddings
 from memories.services.access import memories_record_access
 from memories.services.associations import associations_move
-from memories.text import same_fact
+from memories.services.supersession import CORRECTION_CANDIDATE, CORRECTION_DISMISSED, supersession_move
+from memories.text import may_correct, same_fact
 
 MAX_NEAR_DUPLICATES = 10
 
@@ -58,7 +67,7 @@ def _similarity(first: UUID, second: UUID) -> float:
 def find_candidate(memory: Memory) -> Candidate | None:
     """The memory this one may duplicate: same normalised text first, else the nearest ≥ threshold."""
     same_text = (
-        Memory.objects.filter(LIVE, namespace=memory.namespace, normalized_hash=memory.normalized_hash)
+        Memory.objects.filter(LIVE, CURRENT, namespace=memory.namespace, normalized_hash=memory.normalized_hash)
         .exclude(pk=memory.pk)
         .order_by("created_at", "id")
         .values_list("id", flat=True)
@@ -79,8 +88,18 @@ def find_candidate(memory: Memory) -> Candidate | None:
     return Candidate(memory_id=nearest[0], similarity=1.0 - nearest[1])
 
 
+def correction_suggested(memory: Memory) -> list[UUID]:
+    """``[id]`` of the memory ``memory`` may correct (its consolidation candidate, when
+    :func:`memories.text.may_correct` says so), else ``[]``. Nothing is written."""
+    candidate = find_candidate(memory)
+    if candidate is None:
+        return []
+    older = Memory.objects.filter(pk=candidate.memory_id).values_list("content", flat=True).first()
+    return [candidate.memory_id] if older is not None and may_correct(older, memory.content) else []
+
+
 def memory_consolidate(*, memory_id: UUID) -> Outcome:
-    memory = Memory.objects.filter(LIVE, pk=memory_id).defer("search_vector").first()
+    memory = Memory.objects.filter(LIVE, CURRENT, pk=memory_id).defer("search_vector").first()
     if memory is None:
         return Outcome.SKIPPED
     candidate = find_candidate(memory)
@@ -89,7 +108,7 @@ def memory_consolidate(*, memory_id: UUID) -> Outcome:
     with transaction.atomic():
         pair = list(
             Memory.objects.select_for_update(no_key=True)
-            .filter(LIVE, pk__in=[memory.pk, candidate.memory_id])
+            .filter(LIVE, CURRENT, pk__in=[memory.pk, candidate.memory_id])
             .defer("search_vector")
             .order_by("pk")
         )
@@ -100,6 +119,8 @@ def memory_consolidate(*, memory_id: UUID) -> Outcome:
             memories_merge(survivor=older, merged=newer, similarity=candidate.similarity)
             return Outcome.MERGED
         _link_near_duplicates(older, newer, candidate.similarity)
+        if may_correct(older.content, newer.content):
+            _suggest_correction(older=older, newer=newer, similarity=candidate.similarity)
         return Outcome.LINKED
 
 
@@ -119,6 +140,16 @@ def _link_near_duplicates(first: Memory, second: Memory, similarity: float) -> N
             Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
 
 
+def _suggest_correction(*, older: Memory, newer: Memory, similarity: float) -> None:
+    """Record on ``newer`` that it may correct ``older``, unless staff dismissed that pair."""
+    metadata = Memory.objects.filter(pk=newer.pk).values_list("metadata", flat=True).first() or {}
+    if str(older.pk) in (metadata.get(CORRECTION_DISMISSED) or []):
+        return
+    suggestion = {"corrects": str(older.pk), "similarity": round(similarity, 4)}
+    if metadata.get(CORRECTION_CANDIDATE) != suggestion:
+        Memory.objects.filter(pk=newer.pk).update(metadata={**metadata, CORRECTION_CANDIDATE: suggestion})
+
+
 def memories_merge(*, survivor: Memory, merged: Memory, similarity: float) -> Memory:
     """Fold ``merged`` into ``survivor`` (both locked by the caller's transaction).
 
@@ -126,7 +157,7 @@ def memories_merge(*, survivor: Memory, merged: Memory, similarity: float) -> Me
     1.0 instead of 0.1 when the merged memory was a catalyst), capped at 5; one access (the
     promotion rule applies); catalyst flag and tags carried over; the merged content
     appended to ``metadata.semanticVariants``; the merged memory's associations
-    (``associations_move``) and access rows moved over. merged: soft-deleted with
+    (``associations_move``), supersessions (``supersession_move``) and access rows moved over. merged: soft-deleted with
     ``merged_into`` set.
     """
     now = timezone.now()
@@ -154,6 +185,7 @@ def memories_merge(*, survivor: Memory, merged: Memory, similarity: float) -> Me
             metadata=survivor.metadata, is_catalyst=survivor.is_catalyst, tags=survivor.tags, updated_at=now
         )
         associations_move(merged_id=merged.pk, survivor_id=survivor.pk)
+        supersession_move(merged_id=merged.pk, survivor_id=survivor.pk)
         MemoryAccess.objects.filter(memory_id=merged.pk).update(memory_id=survivor.pk)
         Memory.objects.filter(pk=merged.pk).update(deleted_at=now, merged_into=survivor.pk, updated_at=now)
     return survivor

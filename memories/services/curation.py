@@ -97,6 +97,7 @@ def memory_update_fields(
     is_catalyst: bool | _Unset = UNSET,
     pinned: bool | _Unset = UNSET,
     occurred_at: datetime | _Unset = UNSET,
+    expires_at: datetime | None | _Unset = UNSET,
 ) -> MemoryUpdate:
     """Change the given fields of one live memory; ``metadata`` is replaced as a whole.
 
@@ -143,6 +144,9 @@ def memory_update_fields(
         if occurred_at is not UNSET and memory.occurred_at != occurred_at:
             memory.occurred_at = occurred_at
             changed.append("occurred_at")
+        if expires_at is not UNSET and memory.expires_at != expires_at:
+            memory.expires_at = expires_at  # None: never expires
+            changed.append("expires_at")
         if embedded is not None:
             memory.content = content
             memory.content_hash = content_hash(content)

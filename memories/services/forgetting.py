@@ -2,8 +2,10 @@
 
 Soft delete stays the default. A purge removes the memory's row, embedding, access
 rows, associations and promotions (foreign keys cascade), the memories merged into it
-(their rows hold its earlier wordings), and the copies elsewhere: its entry in a
-survivor's ``semanticVariants``, other memories' ``nearDuplicates`` entries, handshakes
+(their rows hold its earlier wordings) — with ``chain`` its whole chain of corrections
+too — and the copies elsewhere: its id in a successor's ``supersedes`` and in correction
+suggestions, its entry in a survivor's ``semanticVariants``, other memories'
+``nearDuplicates`` entries, handshakes
 that quote it, reflections' hub previews, the background work that names it, the
 task records (queued or finished) that name it, and the namespace's cached embeddings
 and term statistics (every purge replaces the namespace's cache generation: what it
@@ -26,6 +28,7 @@ from memories.embeddings import namespace_cache_forget
 from memories.errors import MemoryNotFoundError
 from memories.locks import quotes_lock
 from memories.models import BackgroundWork, Memory, MemoryAssociation, TierCount
+from memories.services.supersession import CORRECTION_CANDIDATE, CORRECTION_DISMISSED
 from memories.signals import counts_sent, memories_purged, namespace_purged
 
 logger = logging.getLogger("anima.purge")
@@ -60,6 +63,20 @@ def _merged_family(memory_id: UUID) -> list[UUID]:
         return [row[0] for row in cursor.fetchall()]
 
 
+def _supersession_chain(namespace: str, memory_id: UUID) -> list[UUID]:
+    """The memory and every memory linked to it by corrections, either way, transitively."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "WITH RECURSIVE chain(id, successor) AS ("
+            "SELECT id, superseded_by_id FROM memories_memory WHERE id = %(id)s AND namespace = %(ns)s "
+            "UNION SELECT m.id, m.superseded_by_id FROM memories_memory m JOIN chain c "
+            "ON (m.superseded_by_id = c.id OR m.id = c.successor) AND m.namespace = %(ns)s"
+            ") SELECT DISTINCT id FROM chain",
+            {"id": memory_id, "ns": namespace},
+        )
+        return [row[0] for row in cursor.fetchall()]
+
+
 def _without(entries, predicate) -> list:
     return [entry for entry in (entries or []) if not predicate(entry)]
 
@@ -71,6 +88,8 @@ def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
     id_match = Q()
     for memory_id in ids:
         id_match |= Q(metadata__contains={"nearDuplicates": [{"id": memory_id}]})
+        id_match |= Q(metadata__contains={CORRECTION_CANDIDATE: {"corrects": memory_id}})
+        id_match |= Q(metadata__contains={CORRECTION_DISMISSED: [memory_id]})
     text_match = Q()
     for text in texts:
         text_match |= Q(metadata__contains={"semanticVariants": [{"content": text}]})
@@ -80,6 +99,10 @@ def _scrub(namespace: str, ids: set[str], texts: set[str]) -> tuple[int, int]:
             metadata["nearDuplicates"] = _without(metadata["nearDuplicates"], lambda e: e.get("id") in ids)
         if "semanticVariants" in metadata:
             metadata["semanticVariants"] = _without(metadata["semanticVariants"], lambda e: e.get("content") in texts)
+        if (metadata.get(CORRECTION_CANDIDATE) or {}).get("corrects") in ids:
+            metadata.pop(CORRECTION_CANDIDATE)
+        if CORRECTION_DISMISSED in metadata:
+            metadata[CORRECTION_DISMISSED] = _without(metadata[CORRECTION_DISMISSED], lambda e: e in ids)
         Memory.objects.filter(pk=memory.pk).update(metadata=metadata)
         changed += 1
     quotes_lock(namespace)  # after the memories' row locks, as in every other holder
@@ -149,9 +172,20 @@ def _forget_admin_log(ids: set[str]) -> int:
 
 def _purge_rows(namespace: str, memory_ids: list[UUID]) -> PurgeCounts:
     """Delete the memories and every copy of them, cached embeddings included."""
-    rows = list(Memory.objects.filter(namespace=namespace, pk__in=memory_ids).values_list("pk", "content"))
-    ids = {str(pk) for pk, _ in rows}
-    texts = {content for _, content in rows}
+    rows = list(
+        Memory.objects.filter(namespace=namespace, pk__in=memory_ids).values_list("pk", "content", "superseded_by_id")
+    )
+    ids = {str(pk) for pk, _, _ in rows}
+    texts = {content for _, content, _ in rows}
+    # The memories that superseded a purged one keep no copy of its id in ``supersedes``.
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "UPDATE memories_memory SET supersedes = ARRAY("
+            "SELECT s FROM unnest(supersedes) AS u(s) WHERE s <> ALL(%(ids)s::uuid[])) "
+            "WHERE id = ANY(%(successors)s::uuid[]) AND NOT id = ANY(%(ids)s::uuid[])",
+            {"ids": list(ids), "successors": list({str(s) for _, _, s in rows if s is not None})},
+        )
+    rows = [(pk, content) for pk, content, _ in rows]
     counts = PurgeCounts()
     counts.copies_scrubbed, counts.handshakes = _scrub(namespace, ids, texts)
     counts.memories, _ = Memory.objects.filter(pk__in=[pk for pk, _ in rows]).delete()
@@ -168,15 +202,18 @@ def _record(kind: str, counts: PurgeCounts) -> None:
     logger.info("purge %s: %s", kind, counts.as_dict())
 
 
-def memory_purge(*, namespace: str, memory_id: UUID) -> PurgeCounts:
-    """Remove one memory (live, deleted or merged) of the namespace for good."""
+def memory_purge(*, namespace: str, memory_id: UUID, chain: bool = False) -> PurgeCounts:
+    """Remove one memory (live, deleted or merged) of the namespace for good; with ``chain``
+    its whole chain of corrections too (what it superseded and what superseded it,
+    transitively), each with the memories merged into it."""
     with transaction.atomic():
-        family = _merged_family(memory_id)
+        links = _supersession_chain(namespace, memory_id) if chain else [memory_id]
+        family = [member for link in links for member in _merged_family(link)]
         _lock_work(family)
         if not Memory.objects.select_for_update().filter(namespace=namespace, pk=memory_id).exists():
             raise MemoryNotFoundError(memory_id)
         counts = _purge_rows(namespace, family)
-    _record("memory", counts)
+    _record("chain" if chain else "memory", counts)
     return counts
 
 

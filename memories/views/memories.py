@@ -1,5 +1,5 @@
 """``/memories/``: the memory resource — add, add-batch, list, get, PATCH, DELETE (soft, or
-``?purge=true``), restore — and ``MemoryViewSet``, which also serves the sub-resources of
+``?purge=true``, ``&chain=true``), restore, correct — and ``MemoryViewSet``, which also serves the sub-resources of
 ``memory_recall``, ``memory_tiers`` and ``memory_resonance`` under the same prefix.
 
 The id in a URL is matched as a UUID (anything else is no route: 404 ``NOT_FOUND``).
@@ -20,9 +20,11 @@ from memories.selectors.memories import memories_list, memory_get
 from memories.serializers.memories import (
     AddBatchData,
     AddData,
+    CorrectData,
     DeletedOrPurged,
     MemoryAddBatchInput,
     MemoryAddInput,
+    MemoryCorrectInput,
     MemoryData,
     MemoryDeleteInput,
     MemoryListInput,
@@ -34,7 +36,8 @@ from memories.serializers.memories import (
     memory_keywords,
 )
 from memories.serializers.tiers import promotions_meta
-from memories.services.adding import MESSAGE_CREATED, MESSAGE_DUPLICATE, memories_add_batch, memory_add
+from memories.services.adding import MESSAGE_CREATED, MESSAGE_DUPLICATE, BatchItem, memories_add_batch, memory_add
+from memories.services.correcting import memory_correct
 from memories.services.curation import (
     MESSAGE_DELETED,
     MESSAGE_NOT_DELETED,
@@ -50,6 +53,8 @@ from memories.views.memory_resonance import MemoryResonanceActions
 from memories.views.memory_tiers import MemoryTierActions
 
 MESSAGE_PURGED = "Memory removed for good, with every copy of its text."
+MESSAGE_PURGED_CHAIN = "Memory and its chain of corrections removed for good, with every copy of their text."
+MESSAGE_CORRECTED = "Memory corrected: it is superseded and kept in the history."
 
 UUID_PATTERN = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 
@@ -64,6 +69,9 @@ RETRIEVE_RESPONSES = api_responses({200: ("MemoryDetail", MemoryData())}, extra_
 PATCH_RESPONSES = api_responses({200: ("MemoryUpdated", MemoryData())}, extra_errors=(404, 409), body=True)
 DELETE_RESPONSES = api_responses({200: ("MemoryDeleted", DeletedOrPurged())}, extra_errors=(404,))
 RESTORE_RESPONSES = api_responses({200: ("MemoryRestored", MemoryData())}, extra_errors=(404, 409), body=True)
+CORRECT_RESPONSES = api_responses(
+    {201: ("MemoryCorrected", CorrectData()), 200: ("MemoryCorrectedBy", CorrectData())}, extra_errors=(404, 409), body=True
+)
 
 #: What the OpenAPI schema has always said of every ``/memories/…`` operation (it was the
 #: first docstring of the viewset's classes); kept so that the published schema does not change.
@@ -87,6 +95,8 @@ class MemoryViewSet(MemoryRecallActions, MemoryTierActions, MemoryResonanceActio
         message = MESSAGE_DUPLICATE if result.is_duplicate else MESSAGE_CREATED
         data = AddData({"memory": result, "isDuplicate": result.is_duplicate, "message": message}).data
         meta = {"embeddingProvider": result.embedding_provider, **promotions_meta(result.promotions)}
+        if result.possibly_corrects:
+            meta["possiblyCorrects"] = [str(memory_id) for memory_id in result.possibly_corrects]
         return success(request, data, status_code=200 if result.is_duplicate else 201, **meta)
 
     @extend_schema(request=MemoryAddBatchInput, responses=ADD_BATCH_RESPONSES, summary="Store up to 100 memories")
@@ -138,9 +148,11 @@ class MemoryViewSet(MemoryRecallActions, MemoryTierActions, MemoryResonanceActio
     )
     def destroy(self, request, pk=None):
         namespace, memory_id = request_namespace(request), UUID(pk)
-        if validated(MemoryDeleteInput, request.query_params.dict())["purge"]:
-            counts = memory_purge(namespace=namespace, memory_id=memory_id)
-            shown = {"id": memory_id, "purged": True, "counts": counts, "message": MESSAGE_PURGED}
+        params = validated(MemoryDeleteInput, request.query_params.dict())
+        if params["purge"]:
+            counts = memory_purge(namespace=namespace, memory_id=memory_id, chain=params["chain"])
+            message = MESSAGE_PURGED_CHAIN if params["chain"] else MESSAGE_PURGED
+            shown = {"id": memory_id, "purged": True, "counts": counts, "message": message}
         else:
             deleted_at = memory_soft_delete(namespace=namespace, memory_id=memory_id)
             shown = {"id": memory_id, "deletedAt": deleted_at, "message": MESSAGE_DELETED}
@@ -153,3 +165,15 @@ class MemoryViewSet(MemoryRecallActions, MemoryTierActions, MemoryResonanceActio
         memory, restored = memory_restore(namespace=request_namespace(request), memory_id=UUID(pk))
         message = MESSAGE_RESTORED if restored else MESSAGE_NOT_DELETED
         return success(request, MemoryData({"memory": memory, "message": message}).data)
+
+    @extend_schema(request=MemoryCorrectInput, responses=CORRECT_RESPONSES, summary="Correct a memory (supersede it)")
+    @action(detail=True, methods=["post"], url_path="correct")
+    def correct(self, request, pk=None):
+        body = validated(MemoryCorrectInput, request.data)
+        corrected_by = body.pop("correctedBy", None)
+        item = None if corrected_by is not None else BatchItem(**memory_keywords(body))
+        result = memory_correct(
+            namespace=request_namespace(request), memory_id=UUID(pk), item=item, corrected_by=corrected_by
+        )
+        data = CorrectData({"memory": result, "corrected": result.corrected, "message": MESSAGE_CORRECTED}).data
+        return success(request, data, status_code=201 if item is not None else 200, embeddingProvider=result.embedding_provider)

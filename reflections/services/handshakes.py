@@ -7,7 +7,9 @@ active or thread) labelled α, β, γ, the latest reflection's first recommendat
 there is one, and ends with an invitation to continue. A handshake is reused for 24
 hours unless a new one is forced, and expires after 7 days. A handshake records the ids
 of every memory it quotes (``quoted_ids``): purging or editing one of them deletes it,
-so no handshake keeps serving a text that is gone. A read-only key never writes one.
+so no handshake keeps serving a text that is gone; nor one quoting a memory superseded or
+expired since (it is composed anew): it quotes current facts only. A read-only key never
+writes one.
 """
 
 from datetime import timedelta
@@ -16,7 +18,7 @@ from django.db import transaction
 from django.utils import timezone
 
 from memories.locks import quotes_lock
-from memories.models import LIVE, Memory, Tier
+from memories.models import CURRENT, LIVE, Memory, Tier
 from reflections.models import HANDSHAKE_LIFETIME, Handshake, MetaReflection
 
 REUSE_FOR = timedelta(hours=24)
@@ -60,12 +62,12 @@ def handshake_text(*, top: list[Memory], threads: list[Memory], recommendation: 
 def handshake_compose(*, namespace: str) -> Handshake:
     """A handshake built from the namespace's memories now, not saved."""
     top = list(
-        Memory.objects.filter(LIVE, namespace=namespace)
+        Memory.objects.filter(LIVE, CURRENT, namespace=namespace)
         .defer("search_vector")
         .order_by("-resonance_phi", "-access_count", "id")[:TOP_COUNT]
     )
     threads = list(
-        Memory.objects.filter(LIVE, namespace=namespace, category=THREAD_CATEGORY, tier__in=[Tier.ACTIVE, Tier.THREAD])
+        Memory.objects.filter(LIVE, CURRENT, namespace=namespace, category=THREAD_CATEGORY, tier__in=[Tier.ACTIVE, Tier.THREAD])
         .defer("search_vector")
         .order_by("-created_at", "id")[: len(THREAD_LABELS)]
     )
@@ -95,6 +97,13 @@ def handshake_generate(*, namespace: str) -> Handshake:
     return handshake
 
 
+def _quotes_a_past_fact(handshake: Handshake) -> bool:
+    """Whether a memory the handshake quotes was superseded or expired since: then it is
+    not reused (a corrected fact never comes back from a handshake)."""
+    quoted = Memory.objects.filter(namespace=handshake.namespace, pk__in=handshake.quoted_ids)
+    return quoted.exclude(CURRENT).exists()
+
+
 def handshake_current(*, namespace: str, force: bool = False, save: bool = True) -> tuple[Handshake, bool]:
     """The latest unexpired handshake younger than 24 h, else a new one; (handshake, created).
 
@@ -108,7 +117,7 @@ def handshake_current(*, namespace: str, force: bool = False, save: bool = True)
             .order_by("-created_at", "-id")
             .first()
         )
-        if recent is not None:
+        if recent is not None and not _quotes_a_past_fact(recent):
             return recent, False
     if not save:
         return handshake_compose(namespace=namespace), False

@@ -200,6 +200,43 @@ def test_a_purged_memory_is_gone_from_retrieve_restore_and_purge(rich, api):
     assert again.json()["error"]["code"] == "MEMORY_NOT_FOUND"
 
 
+def test_purge_with_chain_removes_every_correction_and_leaves_no_copy(add, api, post_json):
+    first = add("The team meets on Monday at 9.")
+    second = post_json(f"{detail(first)}correct", {"content": "The team meets on Tuesday at 9."})
+    second = second.json()["data"]["memory"]["id"]
+    third = post_json(f"{detail(second)}correct", {"content": "The team meets on Tuesday at 10."})
+    third = third.json()["data"]["memory"]["id"]
+    kept = add("The staging server runs Debian 12.")
+    texts = ["Monday at 9", "Tuesday at 9", "Tuesday at 10"]
+    assert all(tables_holding(text) for text in texts)
+
+    response = api.delete(f"{purge_url(second)}&chain=true")  # from the middle: both ways
+
+    assert response.status_code == 200, response.json()
+    assert response.json()["data"]["counts"]["memories"] == 3
+    for needle in [first, second, third, *texts]:
+        assert tables_holding(needle) == {}, needle
+    assert list(map(str, Memory.objects.values_list("pk", flat=True))) == [kept]
+
+
+def test_purge_of_one_link_leaves_no_copy_of_its_id_in_the_chain(add, api, post_json):
+    first = add("The team meets on Monday at 9.")
+    second = post_json(f"{detail(first)}correct", {"content": "The team meets on Tuesday at 9."})
+    second = second.json()["data"]["memory"]["id"]
+
+    assert api.delete(purge_url(first)).status_code == 200
+
+    assert tables_holding(first) == {}
+    assert Memory.objects.get(pk=second).supersedes == []
+
+
+def test_chain_without_purge_is_a_400(add, api):
+    memory = add("The team meets on Monday at 9.")
+
+    assert bad_fields(api.delete(f"{detail(memory)}?chain=true")) == {"chain"}
+    assert Memory.objects.get(pk=memory).deleted_at is None
+
+
 def test_purge_of_an_unknown_id_is_404(api, add):
     kept = add("The staging server runs Debian 12.")
 
