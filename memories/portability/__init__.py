@@ -2,7 +2,8 @@
 
 ``format`` (the keys of a line), ``export`` (``memories_export``: a streaming read),
 ``parsing`` (a line → a validated row: every rule of a line, no writes) and
-``importing`` (``memories_import``: batches, embedding, merges, the summary, resuming).
+``importing`` (``memories_import``: batches, embedding, merges and corrections, the
+summary, resuming).
 The management commands ``export_memories`` and ``import_memories`` use the names below.
 """
 

@@ -1,6 +1,7 @@
 """Export: ``memories_export`` streams rows through a server-side cursor in primary-key
 order, one JSON-ready record per memory in the format of ``memories.portability.format``:
-constant memory, whatever the table size."""
+constant memory, whatever the table size. Superseded and expired memories are exported
+like the others (with their links and validity); only ``include_deleted`` widens the set."""
 
 import json
 from collections.abc import Iterator
@@ -45,7 +46,8 @@ def memories_export(
     columns = [
         "id", "content", "namespace", "category", "tags", "source", "metadata", "tier", "tier_last_updated",
         "resonance_phi", "phi_decayed_at", "is_catalyst", "pinned", "access_count", "last_accessed",
-        "occurred_at", "created_at", "updated_at", "deleted_at", "merged_into_id",
+        "occurred_at", "created_at", "updated_at", "deleted_at", "merged_into_id", "superseded_by_id", "supersedes",
+        "valid_from", "valid_until", "expires_at",
     ]  # fmt: skip
     rows = _export_queryset(namespace=namespace, include_deleted=include_deleted).order_by("id")
     if with_embeddings:
@@ -88,6 +90,11 @@ def _export_record(row: dict, *, with_embeddings: bool) -> dict:
         "updatedAt": _iso(row["updated_at"]),
         "deletedAt": _iso(row["deleted_at"]),
         "mergedInto": str(row["merged_into_id"]) if row["merged_into_id"] else None,
+        "supersededBy": str(row["superseded_by_id"]) if row["superseded_by_id"] else None,
+        "supersedes": [str(memory_id) for memory_id in row["supersedes"]],
+        "validFrom": _iso(row["valid_from"]),
+        "validUntil": _iso(row["valid_until"]),
+        "expiresAt": _iso(row["expires_at"]),
     }
     if with_embeddings:
         text = row["vector_text"]

@@ -2,10 +2,17 @@
 the API: ``id``, ``content``, ``namespace``, ``category``, ``tags``, ``source``,
 ``metadata``, ``tier``, ``tierLastUpdated``, ``resonancePhi``, ``phiDecayedAt``,
 ``isCatalyst``, ``pinned``, ``accessCount``, ``lastAccessed``, ``occurredAt``,
-``createdAt``, ``updatedAt``, ``deletedAt``, ``mergedInto`` and, with embeddings,
-``embedding`` (floats), ``embeddingModel``, ``embeddingTruncated``.
+``createdAt``, ``updatedAt``, ``deletedAt``, ``mergedInto``, the facts that change
+(``supersededBy``: the id of the memory that corrected this one; ``supersedes``: the ids
+it corrected; ``validFrom``, ``validUntil``: when it held, ``validUntil`` set once
+superseded; ``expiresAt``) and, with embeddings, ``embedding`` (floats),
+``embeddingModel``, ``embeddingTruncated``.
 Timestamps are ISO 8601 in UTC with microseconds; a vector is written in pgvector's own
 shortest text form, which reads back to the same float32 values.
+
+The format has no version number: a key is only ever added, and an import gives a key
+the line lacks its default (a file written before the facts that change: no links,
+``validFrom`` = ``createdAt``, no ``validUntil`` or ``expiresAt``).
 """
 
 MEMORY_KEYS = (
@@ -29,6 +36,11 @@ MEMORY_KEYS = (
     "updatedAt",
     "deletedAt",
     "mergedInto",
+    "supersededBy",
+    "supersedes",
+    "validFrom",
+    "validUntil",
+    "expiresAt",
 )
 EMBEDDING_KEYS = ("embedding", "embeddingModel", "embeddingTruncated")
 KNOWN_KEYS = frozenset(MEMORY_KEYS + EMBEDDING_KEYS)

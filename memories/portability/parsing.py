@@ -13,6 +13,14 @@ above zero in float32 and, unless it is labelled with another model (then it is 
 again), of the configured dimension. A line without an ``id`` gets one derived from its
 text (uuid5), so a re-run finds it again. (``mergedInto`` is decided against the whole
 file and the database, in ``memories.portability.importing``.)
+
+The facts that change, as far as one line can tell: ``validFrom`` (default ``createdAt``),
+``validUntil`` and ``expiresAt`` (default none) by the datetime rule, ``validUntil`` not
+before ``validFrom``; ``supersededBy`` a UUID other than the line's own ``id``, and only
+with a ``validUntil`` (when it was superseded: the line is refused without one, never
+given a guessed moment); ``supersedes`` a list of at most ``MAX_SUPERSEDES`` UUIDs, not
+the line's own ``id`` nor its ``supersededBy`` (a cycle of two). Whether the linked
+memories exist, and how the two sides are made to agree, is decided by the importer.
 """
 
 import json
@@ -39,6 +47,9 @@ MAX_CATEGORY_CHARS = 100
 MAX_SOURCE_CHARS = 100
 MAX_MODEL_CHARS = 200
 MAX_ACCESS_COUNT = 2_147_483_647
+#: The most ids one line's ``supersedes`` may list (a memory corrects a few others; the
+#: importer locks them all in one transaction).
+MAX_SUPERSEDES = 10_000
 #: uuid5 namespace of the ids derived from a line (no id, or its id held by another memory).
 REASSIGNED_ID_NAMESPACE = uuid.UUID("6f1c7a52-0c1e-4d53-9a57-2b1f0e6c9d41")
 
@@ -63,6 +74,10 @@ class ImportRow:
     values: dict  # the other Memory columns
     deleted: bool
     merged_into: uuid.UUID | None
+    #: The memory that corrected this one, and the ids this one corrected, as in the file
+    #: (exported ids: the importer maps them to the stored ones).
+    superseded_by: uuid.UUID | None
+    supersedes: list[uuid.UUID]
     vector: np.ndarray | None
     embedding_model: str | None
     truncated: bool
@@ -137,16 +152,55 @@ def _timestamp(record: dict, key: str, *, default: datetime | None, nullable: bo
         raise InvalidLine(f"{key}: {exc}") from None
 
 
-def _uuid(record: dict, key: str) -> uuid.UUID | None:
-    value = record.get(key)
-    if value is None:
-        return None
+def _uuid_value(value, key: str) -> uuid.UUID:
     if not isinstance(value, str):
         raise InvalidLine(f"{key}: must be a UUID string")
     try:
         return uuid.UUID(value)
     except ValueError:
         raise InvalidLine(f"{key}: {_shown(value)} is not a UUID") from None
+
+
+def _uuid(record: dict, key: str) -> uuid.UUID | None:
+    value = record.get(key)
+    return None if value is None else _uuid_value(value, key)
+
+
+def _uuids(record: dict, key: str, *, max_items: int) -> list[uuid.UUID]:
+    """A list of UUID strings (repeats kept once, in order); absent or null: empty."""
+    values = record.get(key)
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise InvalidLine(f"{key}: must be a list of UUID strings")
+    if len(values) > max_items:
+        raise InvalidLine(f"{key}: {len(values)} ids, at most {max_items}")
+    return list(dict.fromkeys(_uuid_value(value, key) for value in values))
+
+
+def _supersession(record: dict, own_id: uuid.UUID | None, valid_from: datetime) -> dict:
+    """The line's links and validity (see the module's rules), as Memory columns plus
+    ``superseded_by`` and ``supersedes`` (the file's ids)."""
+    superseded_by = _uuid(record, "supersededBy")
+    supersedes = _uuids(record, "supersedes", max_items=MAX_SUPERSEDES)
+    valid_until = _timestamp(record, "validUntil", default=None, nullable=True)
+    if superseded_by is not None and superseded_by == own_id:
+        raise InvalidLine("supersededBy: names the line itself")
+    if own_id is not None and own_id in supersedes:
+        raise InvalidLine("supersedes: names the line itself")
+    if superseded_by is not None and superseded_by in supersedes:
+        raise InvalidLine(f"supersedes: lists {superseded_by}, which supersededBy names: a cycle")
+    if superseded_by is not None and valid_until is None:
+        raise InvalidLine("validUntil: required with supersededBy (when the memory was superseded)")
+    if valid_until is not None and valid_until < valid_from:
+        raise InvalidLine("validUntil: before validFrom")
+    return {
+        "superseded_by": superseded_by,
+        "supersedes": supersedes,
+        "valid_from": valid_from,
+        "valid_until": valid_until,
+        "expires_at": _timestamp(record, "expiresAt", default=None, nullable=True),
+    }
 
 
 def _number(value) -> bool:
@@ -237,6 +291,8 @@ def import_row_parse(
     created_at = _timestamp(record, "createdAt", default=timezone.now(), nullable=False)
     exported_id = _uuid(record, "id")
     deleted_at = _timestamp(record, "deletedAt", default=None, nullable=True)
+    valid_from = _timestamp(record, "validFrom", default=created_at, nullable=False)
+    validity = _supersession(record, exported_id, valid_from)
     model = _string(record, "embeddingModel", max_chars=MAX_MODEL_CHARS, nullable=True)
     vector = _vector(record, model, space or EmbeddingSpace.configured())
     # Without an id, the line's own text decides one: a re-run finds the line again.
@@ -267,9 +323,16 @@ def import_row_parse(
             "updated_at": _timestamp(record, "updatedAt", default=created_at, nullable=False),
             "deleted_at": deleted_at,
             "merged_into_id": None,  # set when the line is stored (its target's stored id)
+            "superseded_by_id": None,  # likewise
+            "supersedes": [],  # kept in agreement with the links by the importer
+            "valid_from": validity["valid_from"],
+            "valid_until": validity["valid_until"],
+            "expires_at": validity["expires_at"],
         },
         deleted=deleted_at is not None,
         merged_into=_uuid(record, "mergedInto"),
+        superseded_by=validity["superseded_by"],
+        supersedes=validity["supersedes"],
         vector=vector,
         embedding_model=model,
         truncated=_boolean(record, "embeddingTruncated", False) if vector is not None else False,

@@ -21,7 +21,11 @@ pytestmark = pytest.mark.django_db
 PAST_9999 = "9999-12-31T23:59:59-12:00"
 BEFORE_YEAR_1 = "0001-01-01T00:00:00+14:00"
 GONE = "2026-01-01T00:00:00Z"
-DATETIME_KEYS = ["createdAt", "occurredAt", "lastAccessed", "tierLastUpdated", "phiDecayedAt", "updatedAt", "deletedAt"]
+BEFORE = "2025-01-01T00:00:00Z"
+DATETIME_KEYS = [
+    "createdAt", "occurredAt", "lastAccessed", "tierLastUpdated", "phiDecayedAt", "updatedAt", "deletedAt",
+    "validFrom", "validUntil", "expiresAt",
+]  # fmt: skip
 
 
 def line(**fields) -> str:
@@ -86,6 +90,13 @@ HOSTILE = [
         id="non-finite-vector",
     ),
     pytest.param(line(mergedInto=str(uuid.UUID(int=7)), deletedAt=GONE), "mergedInto", id="merge-to-unknown-id"),
+    pytest.param(
+        line(supersededBy=str(uuid.UUID(int=7)), createdAt=BEFORE, validUntil=GONE),
+        "supersededBy",
+        id="superseded-by-unknown-id",
+    ),
+    pytest.param(line(supersededBy=str(uuid.UUID(int=7))), "validUntil", id="superseded-without-valid-until"),
+    pytest.param(line(supersedes=["x" * 100_000]), "supersedes", id="supersedes-not-a-uuid"),
 ]
 
 
@@ -201,21 +212,39 @@ def test_a_merge_into_another_namespace_named_in_the_file_is_refused(tmp_path, f
     assert list(Memory.objects.values_list("content", flat=True)) == ["the survivor"]
 
 
-def test_a_merge_chain_that_loops_is_refused(tmp_path, fake_embedder):
-    first, second = uuid.uuid4(), uuid.uuid4()
+ONE, TWO, SELF = uuid.UUID(int=11), uuid.UUID(int=12), uuid.UUID(int=13)
+
+
+@pytest.mark.parametrize(
+    "lines, fields",
+    [
+        pytest.param(
+            [
+                line(content="one", id=str(ONE), deletedAt=GONE, mergedInto=str(TWO)),
+                line(content="two", id=str(TWO), deletedAt=GONE, mergedInto=str(ONE)),
+                line(content="self", id=str(SELF), deletedAt=GONE, mergedInto=str(SELF)),
+            ],
+            ["mergedInto", "mergedInto", "mergedInto"],
+            id="merges",
+        ),
+        pytest.param(
+            [
+                line(content="one", id=str(ONE), deletedAt=GONE, mergedInto=str(TWO)),
+                line(content="two", id=str(TWO), supersededBy=str(ONE), createdAt=BEFORE, validUntil=GONE),
+            ],
+            ["mergedInto", "supersededBy"],
+            id="a-merge-and-a-correction",
+        ),
+    ],
+)
+def test_a_chain_of_links_that_loops_is_refused(tmp_path, fake_embedder, lines, fields):
     path = tmp_path / "loop.jsonl"
-    write(
-        path,
-        [
-            line(content="one", id=str(first), deletedAt=GONE, mergedInto=str(second)),
-            line(content="two", id=str(second), deletedAt=GONE, mergedInto=str(first)),
-            line(content="self", id=str(uuid.UUID(int=9)), deletedAt=GONE, mergedInto=str(uuid.UUID(int=9))),
-        ],
-    )
+    write(path, lines)
 
     summary = memories_import(lines=path.open("rb"))
 
-    assert [(e.line, e.message.split(":")[0]) for e in summary.errors] == [(n, "mergedInto") for n in (1, 2, 3)]
+    assert [(e.line, e.message.split(":")[0]) for e in summary.errors] == list(enumerate(fields, start=1))
+    assert all("loops or ends at a line that was not stored" in e.message for e in summary.errors)
     assert Memory.objects.count() == 0
 
 

@@ -18,6 +18,7 @@ from django.utils import timezone
 from memories.embeddings import EmbeddingError
 from memories.models import Memory, MemoryEmbedding, TierCount
 from memories.portability import MEMORY_KEYS, importing, memories_export, memories_import
+from memories.services.supersession import memories_supersede
 from tests.factories import DIM as DIMENSIONS, MODEL, make_memories
 
 pytestmark = pytest.mark.django_db
@@ -88,6 +89,14 @@ def rich_memories():
         ],
         namespace="default",
     )
+    # Facts that change: a chain of two corrections, one memory correcting two, a
+    # superseded memory deleted afterwards (below), expiries past and future.
+    memories_supersede(namespace="default", successor_id=first[31].pk, predecessor_ids=[first[30].pk])
+    memories_supersede(namespace="default", successor_id=first[32].pk, predecessor_ids=[first[31].pk])
+    memories_supersede(namespace="default", successor_id=first[42].pk, predecessor_ids=[first[41].pk, first[40].pk])
+    memories_supersede(namespace="other-user", successor_id=second[6].pk, predecessor_ids=[second[3].pk])
+    Memory.objects.filter(pk__in=[first[32].pk, first[50].pk]).update(expires_at=timezone.now() + timedelta(days=9))
+    Memory.objects.filter(pk=first[51].pk).update(expires_at=timezone.now() - timedelta(days=9))
     # Merged: soft-deleted, pointing at a live survivor.
     now = timezone.now()
     merged = first[10:20]
@@ -142,6 +151,31 @@ def write_lines(path, lines) -> None:
     path.write_text("\n".join(line if isinstance(line, str) else json.dumps(line) for line in lines) + "\n")
 
 
+def import_concurrently(path, *, batch_size: int, imports: int = 3) -> tuple[list, list]:
+    """Run ``imports`` imports of the file at once, one thread and connection each:
+    (their summaries, the exceptions they raised)."""
+    barrier = threading.Barrier(imports)
+    summaries, failures = [], []
+
+    def run():
+        from django.db import connection as thread_connection
+
+        try:
+            barrier.wait()
+            summaries.append(memories_import(lines=path.open("rb"), batch_size=batch_size))
+        except Exception as exc:  # returned to the test
+            failures.append(exc)
+        finally:
+            thread_connection.close()
+
+    threads = [threading.Thread(target=run) for _ in range(imports)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    return summaries, failures
+
+
 def tier_counts_match_the_rows() -> bool:
     actual = {
         (row["namespace"], row["tier"]): row["n"]
@@ -167,6 +201,19 @@ def test_export_then_import_into_an_empty_database_restores_every_field(rich_mem
     assert err == ""
     assert model_calls == []  # every vector came from the file
     assert tier_counts_match_the_rows()
+
+
+def test_round_trip_covers_the_corrections_and_their_validity(rich_memories, tmp_path):
+    path = export_file(tmp_path, "--include-deleted", "--with-embeddings")
+    fields = ("id", "superseded_by_id", "supersedes", "valid_from", "valid_until", "expires_at")
+    before = {row[0]: row for row in Memory.objects.values_list(*fields)}
+    wipe()
+
+    import_file(path)
+
+    assert Memory.objects.filter(superseded_by__isnull=False).count() == 5
+    assert Memory.objects.filter(expires_at__isnull=False).count() == 3
+    assert {row[0]: row for row in Memory.objects.values_list(*fields)} == before
 
 
 def test_round_trip_covers_the_merged_and_deleted_memories(rich_memories, tmp_path):
@@ -275,25 +322,8 @@ def test_concurrent_imports_of_one_file_create_each_memory_once(tmp_path):
     make_memories(rich_specs(150, prefix="delta", seed=7))
     path = export_file(tmp_path, "--with-embeddings")
     wipe()
-    barrier = threading.Barrier(3)
-    summaries, failures = [], []
 
-    def run():
-        from django.db import connection as thread_connection
-
-        try:
-            barrier.wait()
-            summaries.append(memories_import(lines=path.open("rb"), batch_size=10))
-        except Exception as exc:  # reported below
-            failures.append(exc)
-        finally:
-            thread_connection.close()
-
-    threads = [threading.Thread(target=run) for _ in range(3)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=60)
+    summaries, failures = import_concurrently(path, batch_size=10)
 
     assert failures == []
     assert sum(s.created for s in summaries) == 150

@@ -2,7 +2,8 @@
 
 Every line is validated before anything of it is written (``memories.portability.parsing``).
 A rejected line is reported on standard error as ``PATH: line N: field: why`` and skipped;
-the summary counts it and names the first line numbers. Idempotent and safe to run
+the summary counts it and names the first line numbers, and counts the ``supersedes``
+entries left out (``memories.portability.importing``: not an error, the line is stored). Idempotent and safe to run
 concurrently: to resume an interrupted import, run the same command again — stored lines
 count as duplicates. The exit status is non-zero when nothing could be read (the file
 cannot be opened, or every line was rejected) or the import was interrupted (database,
@@ -46,6 +47,11 @@ def _summary_message(summary, elapsed: float) -> str:
     )
     if summary.ids_reassigned:
         message += f"; {summary.ids_reassigned} stored under a new id (their id was taken)"
+    if summary.supersedes_dropped:
+        message += (
+            f"; {summary.supersedes_dropped} supersedes entries left out "
+            "(they name no memory of the namespace that their memory supersedes or could supersede)"
+        )
     return message
 
 
