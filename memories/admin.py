@@ -11,6 +11,12 @@ Every change goes through a service: tier moves through ``memories_update_tier``
 ``memories.services.catalysts``. Memories are never added or hard-deleted here: adding
 needs an embedding (the API does it), deletion is soft (an action), and content is
 changed through ``PATCH /api/v1/memories/{id}/`` which re-embeds it.
+
+Facts that change: the change page shows a memory's correction chain and its suggested
+correction; supersession links are never edited here (``superseded_by``, ``supersedes``,
+``valid_from``, ``valid_until`` are not form fields), only ``expires_at`` is. Confirming
+a suggested correction goes through ``memories_supersede``, dismissing one through
+``correction_dismiss`` (``memories.services.supersession``).
 """
 
 import json
@@ -21,20 +27,29 @@ from django.forms.fields import InvalidJSONInput
 from django.contrib import admin, messages
 from django.contrib.postgres.search import SearchQuery
 from django.core.paginator import Paginator
-from django.db import connection
+from django.db import connection, transaction
 from django.db.models import Q, Sum
-from django.db.models.functions import Substr
+from django.db.models.functions import Now, Substr
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
 from django.utils.html import format_html, format_html_join
 
 from anima_site.admin import ReadOnlyAdmin
 from anima_site.json_values import JsonValueError, check_json_value
-from memories.models import Memory, MemoryAccess, MemoryAssociation, Tier, TierCount, TierPromotion
+from memories.errors import InvalidSupersessionError, MemoryNotFoundError, SupersessionConflictError
+from memories.models import LIVE, Memory, MemoryAccess, MemoryAssociation, Tier, TierCount, TierPromotion, current
 from memories.selectors.associations import memory_associations
 from memories.selectors.memories import memory_embedding_info, memory_merged_variants, memory_previews, memory_similar
 from memories.selectors.tiers import memory_promotions
 from memories.services import catalysts, curation
+from memories.services.supersession import (
+    CORRECTION_CANDIDATE,
+    CORRECTION_DISMISSED,
+    corrected_id,
+    correction_dismiss,
+    memories_supersede,
+)
 from memories.services.tiers import memories_update_tier
 
 PREVIEW_CHARS = 100
@@ -42,7 +57,13 @@ PREVIEW_CHARS = 100
 NAMESPACE_CHOICES = 50
 #: Above this many rows an unfiltered read-only list shows the planner's estimate, not COUNT(*).
 ESTIMATE_COUNT_ABOVE = 100_000
-EDITABLE_FIELDS = ("category", "tags", "source", "is_catalyst", "pinned", "metadata")
+#: Edited on the change page (through ``curation.memory_update_fields``); ``expires_at`` is
+#: shown in the "Corrections" section, the others at the top.
+CURATED_FIELDS = ("category", "tags", "source", "is_catalyst", "pinned", "metadata")
+EDITABLE_FIELDS = (*CURATED_FIELDS, "expires_at")
+#: How many memories the correction chain on the change page follows each way (a chain
+#: is a few corrections of one fact; a longer one is cut, and says so).
+MAX_CHAIN_SHOWN = 50
 #: Shown on the change page, never edited there.
 STATE_FIELDS = (
     "status",
@@ -57,6 +78,8 @@ STATE_FIELDS = (
     "updated_at",
 )
 RELATED_FIELDS = ("similar_memories", "near_duplicates", "associations", "merged_here")
+#: The read-only fields of the "Corrections" section (its one editable field: ``expires_at``).
+CORRECTION_FIELDS = ("validity", "valid_from", "valid_until", "correction_chain", "correction_suggestion")
 
 MESSAGE_MOVED = "{moved} moved to {tier}; {unchanged} already there or deleted (unchanged)."
 MESSAGE_MARKED = "{count} marked as catalysts."
@@ -68,6 +91,9 @@ MESSAGE_RESTORED = "{count} restored."
 MESSAGE_RESTORE_CONFLICTS = "{count} not restored: a live memory of their namespace has the same content now ({ids})."
 MESSAGE_RESTORE_MERGED = "{count} not restored: merged into another memory ({ids})."
 MESSAGE_MERGED = "Merged the newer memory into {survivor}."
+MESSAGE_CORRECTIONS_CONFIRMED = "{count} suggested corrections confirmed."
+MESSAGE_CORRECTION_REFUSED = "Suggested correction by {memory} ({id}) not confirmed: {reason}."
+MESSAGE_CORRECTIONS_DISMISSED = "{count} suggested corrections dismissed (they will not be suggested again)."
 
 
 def preview(text: str | None, chars: int = PREVIEW_CHARS) -> str:
@@ -81,6 +107,58 @@ def memory_link(memory_id: UUID, text: str) -> str:
 
 def _ids(queryset) -> list[UUID]:
     return list(queryset.values_list("pk", flat=True))
+
+
+def _when(moment) -> str:
+    return "—" if moment is None else f"{moment:%Y-%m-%d %H:%M:%S}"
+
+
+def validity_of(valid_until, expires_at, now) -> str:
+    """The state of a fact: "superseded" (a correction replaced it), "expired" (past
+    ``expires_at``, not superseded) or "current"."""
+    if valid_until is not None:
+        return "superseded"
+    if expires_at is not None and expires_at <= now:
+        return "expired"
+    return "current"
+
+
+#: What a row of the correction chain reads: never the content beyond its preview.
+CHAIN_VALUES = ("pk", "preview", "valid_from", "valid_until", "expires_at", "deleted_at")
+
+
+def _chain_rows(condition: Q, limit: int) -> list[dict]:
+    return list(
+        Memory.objects.filter(condition)
+        .annotate(preview=Substr("content", 1, PREVIEW_CHARS))
+        .order_by("valid_from", "pk")
+        .values(*CHAIN_VALUES)[:limit]
+    )
+
+
+def correction_walk(memory_id: UUID, neighbours, limit: int) -> tuple[list[tuple[int, dict]], bool]:
+    """Breadth-first from ``memory_id`` along supersession links, one query a level:
+    ``neighbours(ids)`` is the Q of the memories one link away from ``ids``. Returns
+    (links away, row) pairs, nearest first, at most ``limit``; and whether it was cut there."""
+    found, frontier, seen, distance = [], [memory_id], {memory_id}, 0
+    while frontier:
+        distance += 1
+        room = limit - len(found)
+        rows = _chain_rows(neighbours(frontier) & ~Q(pk__in=seen), room + 1)
+        found += [(distance, row) for row in rows[:room]]
+        if len(rows) > room:
+            return found, True
+        frontier = [row["pk"] for row in rows]
+        seen.update(frontier)
+    return found, False
+
+
+def _earlier(ids: list[UUID]) -> Q:
+    return Q(superseded_by_id__in=ids)  # the memories these superseded (maybe several each)
+
+
+def _later(ids: list[UUID]) -> Q:
+    return Q(pk__in=Memory.objects.filter(pk__in=ids).values("superseded_by_id"))  # the one that superseded each
 
 
 class EstimatedCountPaginator(Paginator):
@@ -176,6 +254,34 @@ class CandidateCatalystFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ValidityFilter(admin.SimpleListFilter):
+    """Facts that change: current facts (``models.current``), superseded ones (a correction
+    replaced them), expired ones (past ``expires_at``, not superseded), or memories that
+    carry a suggested correction (``metadata.correctionCandidate``)."""
+
+    title = "validity"
+    parameter_name = "validity"
+    CURRENT, SUPERSEDED, EXPIRED, SUGGESTED = "current", "superseded", "expired", "suggested"
+
+    def lookups(self, request, model_admin):
+        return [
+            (self.CURRENT, "Current"),
+            (self.SUPERSEDED, "Superseded"),
+            (self.EXPIRED, "Expired"),
+            (self.SUGGESTED, "Suggested correction"),
+        ]
+
+    def queryset(self, request, queryset):
+        conditions = {
+            self.CURRENT: current(),
+            self.SUPERSEDED: Q(valid_until__isnull=False),
+            self.EXPIRED: Q(valid_until__isnull=True, expires_at__lte=Now()),
+            self.SUGGESTED: Q(metadata__has_key=CORRECTION_CANDIDATE),
+        }
+        condition = conditions.get(self.value())
+        return queryset if condition is None else queryset.filter(condition)
+
+
 # --- memories --------------------------------------------------------------------------------
 
 
@@ -209,6 +315,10 @@ class MemoryAdminForm(forms.ModelForm):
         model = Memory
         fields = EDITABLE_FIELDS
         field_classes = {"metadata": MetadataFormField}
+        help_texts = {
+            "expires_at": "After this moment (UTC) the memory behaves as superseded: kept, out of default reads. "
+            "Empty: it never expires."
+        }
 
     def clean_metadata(self):
         """The API's rule for free-form JSON (``anima_site.json_values``)."""
@@ -243,10 +353,20 @@ class MemoryAdmin(admin.ModelAdmin):
         "phi",
         "is_catalyst",
         "candidate",
+        "validity_column",
         "access_count",
         "last_accessed",
     )
-    list_filter = (NamespaceFilter, "tier", "category", "is_catalyst", "pinned", StatusFilter, CandidateCatalystFilter)
+    list_filter = (
+        NamespaceFilter,
+        "tier",
+        "category",
+        "is_catalyst",
+        "pinned",
+        StatusFilter,
+        CandidateCatalystFilter,
+        ValidityFilter,
+    )
     # The search box; get_search_results decides what it matches.
     search_fields = ("content",)
     search_help_text = "Words of the content (full text, English stemming), an exact tag, or a memory id."
@@ -263,19 +383,41 @@ class MemoryAdmin(admin.ModelAdmin):
         "unpin",
         "confirm_candidate",
         "dismiss_candidate",
+        "confirm_correction",
+        "dismiss_correction",
         "merge_pair",
         "soft_delete",
         "restore",
     ]
     fieldsets = (
-        (None, {"fields": ("id", "namespace", "content", *EDITABLE_FIELDS)}),
+        (None, {"fields": ("id", "namespace", "content", *CURATED_FIELDS)}),
         ("State", {"fields": STATE_FIELDS}),
+        (
+            "Corrections",
+            {
+                "fields": (
+                    "validity",
+                    "valid_from",
+                    "valid_until",
+                    "expires_at",
+                    "correction_chain",
+                    "correction_suggestion",
+                )
+            },
+        ),
         ("Catalyst candidate", {"fields": ("catalyst_candidate",)}),
         ("Related memories", {"fields": RELATED_FIELDS}),
         ("Promotion history", {"fields": ("promotion_history",)}),
     )
     _READ_ONLY = (
-        "id", "namespace", "content", *STATE_FIELDS, "catalyst_candidate", *RELATED_FIELDS, "promotion_history"
+        "id",
+        "namespace",
+        "content",
+        *STATE_FIELDS,
+        *CORRECTION_FIELDS,
+        "catalyst_candidate",
+        *RELATED_FIELDS,
+        "promotion_history",
     )
 
     def get_queryset(self, request):
@@ -325,6 +467,12 @@ class MemoryAdmin(admin.ModelAdmin):
     def candidate(self, memory):
         return catalysts.CANDIDATE_KEY in (memory.metadata or {})
 
+    @admin.display(description="validity")
+    def validity_column(self, memory):
+        """Superseded / expired / current, and whether a correction is suggested (no query)."""
+        state = validity_of(memory.valid_until, memory.expires_at, timezone.now())
+        return f"{state}, correction suggested" if CORRECTION_CANDIDATE in (memory.metadata or {}) else state
+
     # --- change page ---
 
     @admin.display(description="status")
@@ -342,6 +490,93 @@ class MemoryAdmin(admin.ModelAdmin):
             return "none"
         model, truncated = info
         return f"{model}{' (truncated: the model saw only the beginning)' if truncated else ''}"
+
+    @admin.display(description="validity")
+    def validity(self, memory):
+        state = validity_of(memory.valid_until, memory.expires_at, timezone.now())
+        if state == "superseded":
+            if memory.superseded_by_id is None:
+                return f"superseded at {_when(memory.valid_until)} (the correcting memory is gone)"
+            successor = memory_link(memory.superseded_by_id, str(memory.superseded_by_id))
+            return format_html("superseded at {} by {}", _when(memory.valid_until), successor)
+        if state == "expired":
+            return f"expired at {_when(memory.expires_at)}"
+        return "current"
+
+    @admin.display(description="correction chain (earlier versions first)")
+    def correction_chain(self, memory):
+        """What this memory superseded (back to the first version: a memory may supersede
+        several) and what superseded it (on to the current one), each way cut at
+        ``MAX_CHAIN_SHOWN`` memories; "—" when no correction touches it."""
+        earlier, earlier_cut = correction_walk(memory.pk, _earlier, MAX_CHAIN_SHOWN)
+        later, later_cut = correction_walk(memory.pk, _later, MAX_CHAIN_SHOWN)
+        if not earlier and not later:
+            return "—"
+        now = timezone.now()
+        this = {
+            "pk": memory.pk,
+            "preview": memory.content,
+            "valid_from": memory.valid_from,
+            "valid_until": memory.valid_until,
+            "expires_at": memory.expires_at,
+            "deleted_at": memory.deleted_at,
+        }
+        steps = [
+            *((-distance, row) for distance, row in sorted(earlier, key=lambda pair: -pair[0])),
+            (0, this),
+            *later,
+        ]
+        rows = []
+        for step, row in steps:
+            text = preview(row["preview"])
+            state = validity_of(row["valid_until"], row["expires_at"], now)
+            rows.append(
+                (
+                    "this memory" if step == 0 else f"{step:+d}",
+                    format_html("<strong>{}</strong>", text) if step == 0 else memory_link(row["pk"], text),
+                    _when(row["valid_from"]),
+                    _when(row["valid_until"]),
+                    _when(row["expires_at"]),
+                    state if row["deleted_at"] is None else f"{state}, deleted",
+                )
+            )
+        table = _table(("step", "memory", "valid from", "valid until", "expires at", "validity"), rows)
+        if earlier_cut or later_cut:
+            return format_html("{}<p>Cut at {} memories each way: the chain goes on.</p>", table, MAX_CHAIN_SHOWN)
+        return table
+
+    @admin.display(description="suggested correction")
+    def correction_suggestion(self, memory):
+        """The memory consolidation found this one may correct (``metadata.correctionCandidate``),
+        and the ones staff dismissed before (``metadata.correctionDismissed``)."""
+        metadata = memory.metadata or {}
+        candidate = metadata.get(CORRECTION_CANDIDATE)
+        dismissed = metadata.get(CORRECTION_DISMISSED) or []
+        parts = []
+        if candidate:
+            older = corrected_id(candidate)
+            if older is None:
+                parts.append(format_html("<p>malformed: {}</p>", json.dumps(candidate)))
+            else:
+                row = next(iter(_chain_rows(Q(pk=older), 1)), None)
+                if row is None:
+                    target, state = str(older), "gone"
+                else:
+                    state = validity_of(row["valid_until"], row["expires_at"], timezone.now())
+                    target = memory_link(older, preview(row["preview"]))
+                    state = state if row["deleted_at"] is None else f"{state}, deleted"
+                parts.append(
+                    format_html(
+                        "<p>may correct {} ({}), similarity {}: confirm or dismiss with the list actions</p>",
+                        target,
+                        state,
+                        candidate.get("similarity", "?"),
+                    )
+                )
+        if isinstance(dismissed, list) and dismissed:
+            links = format_html_join(", ", "{}", ((_id_link(pk),) for pk in dismissed))
+            parts.append(format_html("<p>dismissed before (not suggested again): {}</p>", links))
+        return format_html_join("", "{}", ((part,) for part in parts)) if parts else "—"
 
     @admin.display(description="candidate catalyst")
     def catalyst_candidate(self, memory):
@@ -456,6 +691,50 @@ class MemoryAdmin(admin.ModelAdmin):
         count = catalysts.catalyst_dismiss(memory_ids=ids) if ids else 0
         self.message_user(request, MESSAGE_DISMISSED.format(count=count))
 
+    @admin.action(description="Confirm suggested correction", permissions=["change"])
+    def confirm_correction(self, request, queryset):
+        """Each selected memory with a suggested correction supersedes the memory it may
+        correct (``memories_supersede``), oldest first (so B→A then C→B both hold), each in
+        its own transaction: a refused one (already superseded, gone, a cycle) is reported
+        and changes nothing; the others are applied."""
+        confirmed = 0
+        chosen = queryset.filter(metadata__has_key=CORRECTION_CANDIDATE).order_by("created_at", "pk")
+        for memory in chosen.only("pk", "namespace", "content", "metadata"):
+            reason = None
+            older = corrected_id(memory.metadata[CORRECTION_CANDIDATE])
+            if older is None:
+                reason = "the suggestion names no memory"
+            else:
+                try:
+                    with transaction.atomic():
+                        memories_supersede(namespace=memory.namespace, successor_id=memory.pk, predecessor_ids=[older])
+                except InvalidSupersessionError as exc:
+                    reason = exc.message
+                except (SupersessionConflictError, MemoryNotFoundError) as exc:
+                    reason = str(exc)
+            if reason is None:
+                confirmed += 1
+                continue
+            self.message_user(
+                request,
+                format_html(
+                    MESSAGE_CORRECTION_REFUSED,
+                    memory=memory_link(memory.pk, preview(memory.content, 60)),
+                    id=memory.pk,
+                    reason=reason.rstrip("."),
+                ),
+                level=messages.WARNING,
+            )
+        self.message_user(request, MESSAGE_CORRECTIONS_CONFIRMED.format(count=confirmed))
+
+    @admin.action(description="Dismiss suggested correction", permissions=["change"])
+    def dismiss_correction(self, request, queryset):
+        """The suggestion leaves the metadata and the id it named joins
+        ``metadata.correctionDismissed``: consolidation will not suggest that pair again."""
+        chosen = _ids(queryset.filter(LIVE, metadata__has_key=CORRECTION_CANDIDATE))
+        count = sum(correction_dismiss(memory_id) for memory_id in chosen)
+        self.message_user(request, MESSAGE_CORRECTIONS_DISMISSED.format(count=count))
+
     @admin.action(description="Merge two: fold the newer into the older", permissions=["change"])
     def merge_pair(self, request, queryset):
         try:
@@ -485,6 +764,14 @@ class MemoryAdmin(admin.ModelAdmin):
             self.message_user(
                 request, MESSAGE_RESTORE_MERGED.format(count=len(outcome.merged), ids=ids), level=messages.WARNING
             )
+
+
+def _id_link(value) -> str:
+    """A link to the memory ``value`` names, or ``value`` as text when it is no id."""
+    try:
+        return memory_link(UUID(str(value)), str(value))
+    except ValueError:
+        return str(value)
 
 
 def _table(headers, rows) -> str:
