@@ -10,7 +10,7 @@ import inspect
 from collections.abc import Callable, Coroutine, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, Concatenate, Generic, ParamSpec, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, TypedDict, TypeVar, Unpack
 from uuid import UUID
 
 import httpx
@@ -119,40 +119,86 @@ def _id(memory_id: str | UUID) -> str:
     return str(UUID(str(memory_id)))
 
 
+def _ids(memory_ids: Sequence[str | UUID] | None, what: str) -> list[str] | None:
+    """A list of memory ids for a body (None stays None); one id alone is a mistake."""
+    if memory_ids is None:
+        return None
+    if isinstance(memory_ids, (str, UUID)):
+        raise TypeError(f"{what} takes a sequence of memory ids, not one id")
+    return [str(memory_id) for memory_id in memory_ids]
+
+
 # --- Memories -----------------------------------------------------------------------------
 
 
+class MemoryFields(TypedDict, total=False):
+    """The optional fields of a new memory, the keywords ``add`` and ``correct`` share
+    (their signatures show them one by one, see ``_method_signature``)."""
+
+    category: str | None
+    tags: Sequence[str] | None
+    source: str | None
+    is_catalyst: bool | None
+    metadata: Mapping[str, Any] | None
+    occurred_at: datetime | date | str | None
+    expires_at: datetime | date | str | None
+    valid_from: datetime | date | str | None
+
+
+def _memory_fields(fields: Mapping[str, Any], function: str) -> Mapping[str, Any]:
+    unknown = sorted(set(fields) - set(MemoryFields.__annotations__))
+    if unknown:
+        raise TypeError(f"{function}() got an unexpected keyword argument {unknown[0]!r}")
+    return fields
+
+
 def add(
-    content: str,
-    *,
-    category: str | None = None,
-    tags: Sequence[str] | None = None,
-    source: str | None = None,
-    is_catalyst: bool | None = None,
-    metadata: Mapping[str, Any] | None = None,
-    occurred_at: datetime | date | str | None = None,
+    content: str, *, supersedes: Sequence[str | UUID] | None = None, **fields: Unpack[MemoryFields]
 ) -> Call[m.AddResult]:
-    """Store a memory; an identical content answers the existing one (``is_duplicate``)."""
-    body = _compact(
-        {
-            "content": content,
-            "category": category,
-            "tags": list(tags) if tags is not None else None,
-            "source": source,
-            "isCatalyst": is_catalyst,
-            "metadata": dict(metadata) if metadata is not None else None,
-            "occurredAt": _iso(occurred_at),
-        }
-    )
+    """Store a memory; an identical content answers the existing one (``is_duplicate``).
+
+    ``expires_at``: after it the memory behaves as superseded (kept, out of default
+    reads). ``valid_from``: since when the fact holds (not in the future; default: now),
+    what ``as_of`` queries read. ``supersedes``: ids of memories this one corrects (at
+    most 100). When the new memory may correct an older one, ``result.possibly_corrects``
+    names it: confirm with ``correct(old_id, corrected_by=result.memory.id)``."""
+    body = _memory_body({"content": content, "supersedes": supersedes, **_memory_fields(fields, "add")})
     return Call("POST", f"{V1}/memories/add", _with_meta(m.AddResult), json=body)
 
 
-#: Keyword spellings of ``add`` accepted in add-batch items, as the API spells them.
-_BATCH_ITEM_KEYS = {"is_catalyst": "isCatalyst", "occurred_at": "occurredAt"}
+def memory_correct(
+    memory_id: str | UUID,
+    content: str | None = None,
+    *,
+    corrected_by: str | UUID | None = None,
+    **fields: Unpack[MemoryFields],
+) -> Call[m.Correction]:
+    """Correct a memory: ``content`` (and ``add``'s keywords) stores the corrected fact as a
+    new memory, or ``corrected_by`` names an existing one (e.g. a ``possibly_corrects``
+    suggestion confirmed). The old memory is superseded: kept in the history, out of
+    default reads. ``Conflict`` (409) when it is already superseded (``superseded_by``)
+    or the content is another live memory's (``existing_id``). ``valid_from``: since when
+    the correction holds, hence until when the old fact held (default: now)."""
+    if (content is None) == (corrected_by is None):
+        raise TypeError("correct takes the new content or corrected_by (an existing memory's id), one of the two")
+    fields = _memory_fields(fields, "correct")
+    body = _memory_body({"content": content, "corrected_by": corrected_by, **fields})
+    return Call("POST", f"{V1}/memories/{_id(memory_id)}/correct", _with_meta(m.Correction), json=body)
 
 
-def _batch_item(item: str | Mapping[str, Any]) -> dict[str, Any]:
-    """An add body: a string is its content; a mapping takes ``add``'s keywords or the API's keys."""
+#: Keywords of ``add`` and ``correct`` as the API spells them (the others are the same).
+_MEMORY_KEYS = {
+    "is_catalyst": "isCatalyst",
+    "occurred_at": "occurredAt",
+    "expires_at": "expiresAt",
+    "valid_from": "validFrom",
+    "corrected_by": "correctedBy",
+}
+
+
+def _memory_body(item: str | Mapping[str, Any]) -> dict[str, Any]:
+    """The body of a new memory (add, an add-batch item, correct): a string is its content;
+    a mapping takes ``add``'s keywords or the API's keys, unset (None) ones left out."""
     if isinstance(item, str):
         return {"content": item}
     if not isinstance(item, Mapping):
@@ -163,20 +209,25 @@ def _batch_item(item: str | Mapping[str, Any]) -> dict[str, Any]:
             value = list(value)
         elif key == "metadata" and isinstance(value, Mapping):
             value = dict(value)
-        elif key in ("occurred_at", "occurredAt"):
+        elif key in ("occurred_at", "occurredAt", "expires_at", "expiresAt", "valid_from", "validFrom"):
             value = _iso(value)
-        body[_BATCH_ITEM_KEYS.get(key, key)] = value
+        elif key == "supersedes":
+            value = _ids(value, "supersedes")
+        elif key in ("corrected_by", "correctedBy"):
+            value = str(value)
+        body[_MEMORY_KEYS.get(key, key)] = value
     return body
 
 
 def add_batch(items: Sequence[str | Mapping[str, Any]]) -> Call[m.AddBatchResult]:
     """Store 1–100 memories in one request: each item a content string or a mapping of
     ``add``'s keywords (``content``, ``category``, ``tags``, ``source``, ``is_catalyst``,
-    ``metadata``). Every item's outcome comes back in order (``created``, ``duplicate``
-    or ``invalid`` with ``field`` and ``message``); an invalid item does not stop the others."""
+    ``metadata``, ``occurred_at``, ``expires_at``, ``valid_from``, ``supersedes``). Every item's outcome
+    comes back in order (``created``, ``duplicate`` or ``invalid`` with ``field`` and
+    ``message``); an invalid item does not stop the others."""
     if isinstance(items, (str, Mapping)):
         raise TypeError("add_batch takes a sequence of items (strings or mappings), not one item")
-    body = {"items": [_batch_item(item) for item in items]}
+    body = {"items": [_memory_body(item) for item in items]}
     return Call("POST", f"{V1}/memories/add-batch", _with_meta(m.AddBatchResult), json=body)
 
 
@@ -198,6 +249,8 @@ def query(
     recency_half_life_days: float | None = None,
     occurred_after: datetime | date | str | None = None,
     occurred_before: datetime | date | str | None = None,
+    as_of: datetime | date | str | None = None,
+    include_superseded: bool | None = None,
 ) -> Call[m.QueryResult]:
     """Find memories by meaning (``mode="hybrid"`` adds full-text matches). With a
     ``conversation_id`` the hits' co-occurrence is recorded.
@@ -205,7 +258,11 @@ def query(
     Filters: ``metadata`` (the memory's metadata contains this object), ``source``,
     ``created_after`` (inclusive) / ``created_before`` (exclusive), ``last_accessed_after``
     — datetimes, dates or ISO 8601 strings. ``recency_half_life_days`` multiplies each
-    weight by ``0.5 ** (days since last access / half-life)``."""
+    weight by ``0.5 ** (days since last access / half-life)``.
+
+    Validity: by default only current facts (not superseded by a correction, not
+    expired); ``as_of`` the facts valid at that moment; ``include_superseded=True`` every
+    memory, corrected ones too (one of the two at most)."""
     body = _compact(
         {
             "query": query,
@@ -224,6 +281,8 @@ def query(
             "recencyHalfLifeDays": recency_half_life_days,
             "occurredAfter": _iso(occurred_after),
             "occurredBefore": _iso(occurred_before),
+            "asOf": _iso(as_of),
+            "includeSuperseded": include_superseded,
         }
     )
     return Call("POST", f"{V1}/memories/query", _with_meta(m.QueryResult), json=body)
@@ -236,11 +295,7 @@ def feedback(
     0.5) or misled (``useful=False``: down one step), within [0, 5]; each mark counts as
     an access. Ids that match no live memory of the namespace come back in
     ``not_found``, unchanged. Needs a write key."""
-    if isinstance(memory_ids, (str, UUID)):
-        raise TypeError("feedback takes a sequence of memory ids, not one id")
-    body = _compact(
-        {"memoryIds": [str(memory_id) for memory_id in memory_ids], "useful": useful, "conversationId": conversation_id}
-    )
+    body = _compact({"memoryIds": _ids(memory_ids, "feedback"), "useful": useful, "conversationId": conversation_id})
     return Call("POST", f"{V1}/memories/feedback", _with_meta(m.FeedbackResult), json=body)
 
 
@@ -300,9 +355,11 @@ def memory_patch(
     is_catalyst: bool = UNSET,
     pinned: bool = UNSET,
     occurred_at: datetime | date | str = UNSET,
+    expires_at: datetime | date | str | None = UNSET,
 ) -> Call[m.MemoryUpdate]:
     """Change the fields given (``category=None`` clears it); new content is re-embedded.
-    ``pinned=True``: the memory opens every bootstrap and never decays."""
+    ``pinned=True``: the memory opens every bootstrap and never decays. ``expires_at``:
+    after it the memory behaves as superseded; ``None`` clears it."""
     given = {
         "content": content,
         "category": category,
@@ -312,6 +369,7 @@ def memory_patch(
         "isCatalyst": is_catalyst,
         "pinned": pinned,
         "occurredAt": _iso(occurred_at) if occurred_at is not UNSET else UNSET,
+        "expiresAt": _iso(expires_at) if expires_at is not UNSET else UNSET,
     }
     body = {key: value for key, value in given.items() if value is not UNSET}
     return Call("PATCH", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.MemoryUpdate), json=body)
@@ -322,11 +380,12 @@ def memory_delete(memory_id: str | UUID) -> Call[m.DeletedMemory]:
     return Call("DELETE", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.DeletedMemory))
 
 
-def memory_purge(memory_id: str | UUID) -> Call[m.PurgedMemory]:
-    """``DELETE ?purge=true``: the memory, the memories merged into it and every copy of its text."""
-    return Call(
-        "DELETE", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.PurgedMemory), params={"purge": "true"}
-    )
+def memory_purge(memory_id: str | UUID, *, chain: bool = False) -> Call[m.PurgedMemory]:
+    """``DELETE ?purge=true``: the memory, the memories merged into it and every copy of its
+    text. ``chain=True``: its whole chain of corrections too (what it superseded and what
+    superseded it)."""
+    params = _query_string({"purge": True, "chain": chain or None})
+    return Call("DELETE", f"{V1}/memories/{_id(memory_id)}/", _with_meta(m.PurgedMemory), params=params)
 
 
 def memory_restore(memory_id: str | UUID) -> Call[m.MemoryUpdate]:
@@ -344,11 +403,14 @@ def memories_list(
     created_before: datetime | None = None,
     occurred_after: datetime | None = None,
     occurred_before: datetime | None = None,
+    as_of: datetime | date | str | None = None,
+    include_superseded: bool | None = None,
     ordering: str | None = None,
     limit: int | None = None,
     cursor: str | None = None,
 ) -> Call[m.MemoryPage]:
-    """One page; pass ``page.next_cursor`` as ``cursor`` for the next."""
+    """One page; pass ``page.next_cursor`` as ``cursor`` for the next. Current facts by
+    default; ``as_of`` / ``include_superseded`` as for ``query``."""
     params = _query_string(
         {
             "tier": tier,
@@ -360,6 +422,8 @@ def memories_list(
             "createdBefore": created_before,
             "occurredAfter": occurred_after,
             "occurredBefore": occurred_before,
+            "asOf": _iso(as_of),
+            "includeSuperseded": include_superseded,
             "ordering": ordering,
             "limit": limit,
             "cursor": cursor,
@@ -469,12 +533,27 @@ def health() -> Call[m.Health]:
 
 
 def _method_signature(builder: Callable[..., Any]) -> inspect.Signature:
+    """The builder's signature as a client method's: ``self`` first, the result type
+    unwrapped from ``Call[…]``, and ``**fields: Unpack[SomeTypedDict]`` spelled out as
+    keyword arguments (``help()`` and editors then list them)."""
     signature = inspect.signature(builder)
     returns = signature.return_annotation
     if isinstance(returns, str) and returns.startswith("Call[") and returns.endswith("]"):
         returns = returns[len("Call[") : -1]
-    self = inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)
-    return signature.replace(parameters=[self, *signature.parameters.values()], return_annotation=returns)
+    parameters = [inspect.Parameter("self", inspect.Parameter.POSITIONAL_ONLY)]
+    for parameter in signature.parameters.values():
+        annotation = parameter.annotation
+        if parameter.kind is inspect.Parameter.VAR_KEYWORD and isinstance(annotation, str) and annotation.startswith("Unpack["):
+            fields = globals()[annotation[len("Unpack[") : -1]].__annotations__
+            parameters += [
+                inspect.Parameter(
+                    name, inspect.Parameter.KEYWORD_ONLY, default=None, annotation=getattr(kind, "__forward_arg__", kind)
+                )
+                for name, kind in fields.items()
+            ]
+        else:
+            parameters.append(parameter)
+    return signature.replace(parameters=parameters, return_annotation=returns)
 
 
 def sync_method(builder: Callable[P, Call[T]]) -> Callable[Concatenate[Any, P], T]:

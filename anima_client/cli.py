@@ -3,8 +3,11 @@
     anima store "Dana is allergic to peanuts." --category health --tag dana
     anima query "What should Dana avoid?"
     anima query "deploy steps" --metadata project=apollo --since 30d --recency-days 14
+    anima query "Where does Dana live?" --as-of 2025-06-01     # or --include-superseded
+    anima correct 3f2c…-… "Dana moved to Lyon."                 # the old fact is superseded
+    anima correct 3f2c…-… --by 9a1b…-…                          # by an existing memory
     anima store-batch notes.jsonl --source notes     # JSON Lines or a JSON array; - for stdin
-    anima forget 3f2c…-…  [--purge]
+    anima forget 3f2c…-…  [--purge [--chain]]
     anima feedback 3f2c…-… 9a1b…-…  [--not-useful] [--conversation-id conv-42]
     anima bootstrap --limit 20
     anima stats --json
@@ -125,6 +128,35 @@ def _store_batch(client: AnimaClient, items: list[str | dict[str, Any]]) -> AddB
     return AddBatchResult.model_validate({"items": listed, "counts": counts, "meta": meta})
 
 
+def _new_memory_options(parser: argparse.ArgumentParser) -> None:
+    """The fields of a new memory (``store``, ``correct``)."""
+    parser.add_argument("--category")
+    parser.add_argument("--tag", action="append", dest="tags", metavar="TAG", help="a tag (repeatable)")
+    parser.add_argument("--source")
+    parser.add_argument("--catalyst", action="store_true", help="mark it a catalyst (φ starts at 1.0)")
+    parser.add_argument("--metadata", type=_json_object, help="a JSON object kept with the memory")
+    parser.add_argument("--occurred-at", metavar="WHEN", help="when it happened (ISO 8601 date or datetime)")
+    parser.add_argument(
+        "--expires-at", metavar="WHEN", help="after this (ISO 8601 date or datetime) it no longer holds"
+    )
+    parser.add_argument(
+        "--valid-from", metavar="WHEN", help="since when it holds (ISO 8601, not in the future; default: now)"
+    )
+
+
+def _new_memory(args: argparse.Namespace) -> dict[str, Any]:
+    """The keywords of ``_new_memory_options`` for ``add``/``correct``."""
+    return {
+        "category": args.category, "tags": args.tags, "source": args.source,
+        "is_catalyst": True if args.catalyst else None, "metadata": args.metadata,
+        "occurred_at": args.occurred_at, "expires_at": args.expires_at, "valid_from": args.valid_from,
+    }
+
+
+def _content(text: str) -> str:
+    return sys.stdin.read() if text == "-" else text
+
+
 def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="anima",
@@ -146,12 +178,18 @@ def _parser() -> argparse.ArgumentParser:
 
     store = commands.add_parser("store", parents=[common], help="store a memory ('-' reads it from stdin)")
     store.add_argument("content", help="the memory's text, or - for stdin")
-    store.add_argument("--category")
-    store.add_argument("--tag", action="append", dest="tags", metavar="TAG", help="a tag (repeatable)")
-    store.add_argument("--source")
-    store.add_argument("--catalyst", action="store_true", help="mark it a catalyst (φ starts at 1.0)")
-    store.add_argument("--metadata", type=_json_object, help="a JSON object kept with the memory")
-    store.add_argument("--occurred-at", metavar="WHEN", help="when it happened (ISO 8601 date or datetime)")
+    _new_memory_options(store)
+
+    correct = commands.add_parser(
+        "correct", parents=[common],
+        help="correct a memory: store the new fact (or --by an existing memory); the old one is superseded",
+    )
+    correct.add_argument("memory_id", type=_memory_id, metavar="ID", help="the id of the memory that is wrong now")
+    correct.add_argument("content", nargs="?", help="the corrected fact, or - for stdin")
+    correct.add_argument(
+        "--by", type=_memory_id, metavar="ID", help="an existing memory that corrects it (instead of new content)"
+    )
+    _new_memory_options(correct)
 
     query = commands.add_parser("query", parents=[common], help="find memories by meaning")
     query.add_argument("text", help="what you are looking for")
@@ -174,6 +212,13 @@ def _parser() -> argparse.ArgumentParser:
         "--recency-days", type=float, metavar="N",
         help="favour recently used memories: weight halves every N days since the last access",
     )
+    validity = query.add_mutually_exclusive_group()
+    validity.add_argument(
+        "--as-of", type=_since, metavar="WHEN", help=f"the facts valid at that moment: {SINCE_HELP}"
+    )
+    validity.add_argument(
+        "--include-superseded", action="store_true", help="corrected and expired memories too"
+    )
 
     batch = commands.add_parser(
         "store-batch", parents=[common], help="store many memories from JSON Lines or a JSON array ('-': stdin)"
@@ -185,6 +230,9 @@ def _parser() -> argparse.ArgumentParser:
     forget.add_argument("memory_id", type=_memory_id, metavar="ID", help="the memory's id")
     forget.add_argument(
         "--purge", action="store_true", help="remove it for good, with every copy of its text (not restorable)"
+    )
+    forget.add_argument(
+        "--chain", action="store_true", help="with --purge: its whole chain of corrections too"
     )
 
     feedback = commands.add_parser(
@@ -209,12 +257,13 @@ def _run(client: AnimaClient, args: argparse.Namespace) -> tuple[ApiModel, str]:
         )
         return result, formatting.bootstrap_text(result)
     if args.command == "store":
-        content = sys.stdin.read() if args.content == "-" else args.content
-        result = client.add(
-            content, category=args.category, tags=args.tags, source=args.source,
-            is_catalyst=True if args.catalyst else None, metadata=args.metadata, occurred_at=args.occurred_at,
-        )
+        result = client.add(_content(args.content), **_new_memory(args))
         return result, formatting.add_text(result)
+    if args.command == "correct":
+        # With --by, a field given too is refused by Anima (400 naming it), not dropped here.
+        content = None if args.content is None else _content(args.content)
+        result = client.correct(args.memory_id, content, corrected_by=args.by, **_new_memory(args))
+        return result, formatting.correction_text(result)
     if args.command == "query":
         result = client.query(
             args.text, limit=args.limit, threshold=args.threshold, tiers=args.tiers, category=args.category,
@@ -222,6 +271,7 @@ def _run(client: AnimaClient, args: argparse.Namespace) -> tuple[ApiModel, str]:
             metadata=dict(args.metadata) if args.metadata else None, source=args.source,
             created_after=args.since, recency_half_life_days=args.recency_days,
             occurred_after=args.occurred_since, occurred_before=args.occurred_before,
+            as_of=args.as_of, include_superseded=args.include_superseded or None,
         )
         return result, formatting.query_text(result)
     if args.command == "store-batch":
@@ -235,7 +285,7 @@ def _run(client: AnimaClient, args: argparse.Namespace) -> tuple[ApiModel, str]:
         return result, formatting.add_batch_text(result, labels=labels)
     if args.command == "forget":
         if args.purge:
-            result = client.memories.purge(args.memory_id)
+            result = client.memories.purge(args.memory_id, chain=args.chain)
             return result, formatting.purged_text(result)
         result = client.memories.delete(args.memory_id)
         return result, formatting.deleted_text(result)
@@ -267,7 +317,12 @@ def _read_batch_file(name: str) -> tuple[list[str | dict[str, Any]], list[str]]:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
+    parser = _parser()
+    args = parser.parse_args(argv)
+    if args.command == "correct" and (args.content is None) == (args.by is None):
+        parser.error("correct: give the new content or --by ID, one of the two")
+    if args.command == "forget" and args.chain and not args.purge:
+        parser.error("forget: --chain goes with --purge")
     if args.command == "store-batch":
         try:
             args.batch = _read_batch_file(args.file)

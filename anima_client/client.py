@@ -4,9 +4,10 @@ twin). Routes, bodies, parsing — and each method's signature and docstring —
 send, retry (``retry.RetryPolicy``) and raise the typed errors of ``errors``.
 
     with AnimaClient() as anima:                      # ANIMA_URL, ANIMA_API_KEY
-        anima.add("Dana is allergic to peanuts.", category="health")
+        old = anima.add("Dana is allergic to peanuts.", category="health").memory
         for hit in anima.query("What should Dana not eat?").memories:
             print(hit.similarity, hit.content)
+        anima.correct(old.id, "Dana is no longer allergic to peanuts.")   # old: superseded
 """
 
 from __future__ import annotations
@@ -142,6 +143,7 @@ class AnimaClient(_BaseClient):
 
     add = sync_method(_api.add)
     add_batch = sync_method(_api.add_batch)
+    correct = sync_method(_api.memory_correct)
     query = sync_method(_api.query)
     feedback = sync_method(_api.feedback)
     bootstrap = sync_method(_api.bootstrap)

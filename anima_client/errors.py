@@ -40,6 +40,11 @@ class AnimaError(Exception):
     def __repr__(self) -> str:
         return f"{type(self).__name__}(code={self.code!r}, status={self.status!r}, message={self.message!r})"
 
+    @property
+    def memory_id(self) -> str | None:
+        """The memory the error is about, when it names one (``details.memoryId``)."""
+        return self.details.get("memoryId")
+
 
 class ValidationError(AnimaError):
     """400 ``VALIDATION_ERROR``: ``fields`` names every bad field and why."""
@@ -68,21 +73,22 @@ class NotFound(AnimaError):
     def merged_into(self) -> str | None:
         return self.details.get("mergedInto")
 
-    @property
-    def memory_id(self) -> str | None:
-        return self.details.get("memoryId")
-
 
 class MethodNotAllowed(AnimaError):
     """405."""
 
 
 class Conflict(AnimaError):
-    """409 ``CONFLICT``: another memory of the namespace has this content (``existing_id``)."""
+    """409 ``CONFLICT``: another memory of the namespace has this content (``existing_id``),
+    or the memory to correct is already superseded (``memory_id``, ``superseded_by``)."""
 
     @property
     def existing_id(self) -> str | None:
         return self.details.get("existingId")
+
+    @property
+    def superseded_by(self) -> str | None:
+        return self.details.get("supersededBy")
 
 
 class PayloadTooLarge(AnimaError):

@@ -1,5 +1,6 @@
 """Results as readable text, for a person at a terminal (``anima``) and for a model
-reading a tool result (``anima-mcp``): one line per memory, with the id to act on it."""
+reading a tool result (``anima-mcp``): one line per memory, with the id to act on it and
+its corrections (``corrects 1 older memory: 1a2b3c4d``, ``superseded by 5e6f7a8b``)."""
 
 from __future__ import annotations
 
@@ -13,13 +14,31 @@ TIER_HEADINGS = {
 }
 #: How a handshake Anima composed for a read-only key, and did not store, is labelled.
 HANDSHAKE_NOT_STORED = "composed for a read-only key, not stored"
+#: How ``add_text`` says to confirm a suggested correction (``{old}``, ``{new}``: memory ids).
+CONFIRM_CORRECTION = "anima correct {old} --by {new}"
 
 
-_PLURALS = {"memory": "memories", "access": "accesses"}
+_PLURALS = {"memory": "memories", "older memory": "older memories", "access": "accesses"}
 
 
 def plural(count: int, noun: str) -> str:
     return f"{count} {noun if count == 1 else _PLURALS[noun]}"
+
+
+def short_id(memory_id: object) -> str:
+    """The first 8 characters of a memory id, enough to tell memories apart in a list."""
+    return str(memory_id)[:8]
+
+
+def correction_notes(memory: m.Memory) -> list[str]:
+    """What a memory corrected and what corrected it, by short ids (empty for most memories)."""
+    notes = []
+    if memory.supersedes:
+        ids = ", ".join(short_id(memory_id) for memory_id in memory.supersedes)
+        notes.append(f"corrects {plural(len(memory.supersedes), 'older memory')}: {ids}")
+    if memory.superseded_by is not None:
+        notes.append(f"superseded by {short_id(memory.superseded_by)}")
+    return notes
 
 
 def memory_line(memory: m.Memory, *, extra: str = "") -> str:
@@ -35,6 +54,7 @@ def memory_line(memory: m.Memory, *, extra: str = "") -> str:
         labels.append("pinned")
     if extra:
         labels.append(extra)
+    labels.extend(correction_notes(memory))
     return f"- {memory.content}\n  [{memory.id} · {' · '.join(labels)}]"
 
 
@@ -71,12 +91,28 @@ def query_text(result: m.QueryResult) -> str:
     return "\n".join(lines)
 
 
-def add_text(result: m.AddResult) -> str:
+def add_text(result: m.AddResult, *, confirm: str = CONFIRM_CORRECTION) -> str:
+    """The stored (or reinforced) memory, and a line per older memory it may correct with
+    how to ``confirm`` it (a template of ``{old}`` and ``{new}``)."""
     memory = result.memory
     if result.is_duplicate:
         return f"Already remembered as {memory.id} (tier {memory.tier}, {plural(memory.access_count, 'access')}); reinforced."
     truncated = " (long: only its beginning was embedded)" if memory.embedding_truncated else ""
-    return f"Remembered as {memory.id} (tier {memory.tier}){truncated}."
+    lines = [f"Remembered as {memory.id} (tier {memory.tier}){truncated}."]
+    lines.extend(
+        f"- may correct {short_id(old)} — confirm with: {confirm.format(old=old, new=memory.id)}"
+        for old in result.possibly_corrects
+    )
+    return "\n".join(lines)
+
+
+def correction_text(result: m.Correction) -> str:
+    """The correcting memory's id, and the old fact next to the new one."""
+    old, new = result.corrected, result.memory
+    return (
+        f"Corrected {old.id}: superseded by {new.id} (the old fact stays in the history).\n"
+        f"- was: {old.content}\n- now: {new.content}"
+    )
 
 
 def add_batch_text(result: m.AddBatchResult, *, labels: list[str] | None = None) -> str:

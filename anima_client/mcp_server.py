@@ -1,11 +1,11 @@
 """``anima-mcp``: Anima as an MCP server, so that an assistant uses its memory on its own.
 
-Eight tools — ``bootstrap``, ``remember``, ``recall``, ``feedback``, ``promote``,
-``forget``, ``reflect``, ``handshake`` — each one call of the Anima API through
-``AsyncAnimaClient``. Their descriptions tell the model when to call them (bootstrap at
-the start of every conversation, recall before answering from past context, feedback when
-a recalled memory helped or misled, remember what is worth keeping, forget only when the
-user asks, reflect at the end).
+Nine tools — ``bootstrap``, ``remember``, ``recall``, ``correct``, ``feedback``,
+``promote``, ``forget``, ``reflect``, ``handshake`` — each one call of the Anima API
+through ``AsyncAnimaClient``. Their descriptions tell the model when to call them
+(bootstrap at the start of every conversation, recall before answering from past context,
+feedback when a recalled memory helped or misled, remember what is worth keeping, correct
+a fact that changed, forget only when the user asks, reflect at the end).
 
 The server keeps one open *conversation* per MCP session (per process on stdio, per
 ``Mcp-Session-Id`` on streamable HTTP): its id — generated, or given with
@@ -82,7 +82,15 @@ from anima_client.async_client import AsyncAnimaClient
 from anima_client.client import USER_AGENT
 from anima_client.conversations import CLIENT_NAME, Conversations
 from anima_client.dates import parse_since
-from anima_client.errors import AnimaConnectionError, AnimaError, Forbidden, NotFound, Unauthorized, ValidationError
+from anima_client.errors import (
+    AnimaConnectionError,
+    AnimaError,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationError,
+)
 
 logger = logging.getLogger("anima_client.mcp")
 
@@ -117,6 +125,11 @@ UNAUTHORIZED_HINT = "Anima refused the API key: set ANIMA_API_KEY for the MCP se
 UNAUTHORIZED_BEARER_HINT = "Anima refused this request's API key: send a valid key as 'Authorization: Bearer <key>'."
 FORBIDDEN_HINT = "This API key may not do that (its scope is too narrow)."
 NO_BEARER_HINT = "This request carried no API key: send one as 'Authorization: Bearer <key>'."
+NOT_AN_ID_HINT = "That is not a memory id; use an id shown by bootstrap or recall."
+#: The argument of the tools that act on one memory.
+MemoryId = Annotated[str, Field(description="The memory's id (a UUID) from bootstrap or recall.")]
+#: How ``remember`` says to confirm a correction it suggests (``formatting.add_text``).
+CONFIRM_CORRECTION = 'correct(memory_id="{old}", corrected_by="{new}")'
 
 INSTRUCTIONS = """\
 Anima is your long-term memory: it keeps what you learn about the user and their work \
@@ -125,9 +138,10 @@ from one conversation to the next.
 it returns as things you already know.
 - Before answering anything that may depend on an earlier conversation (preferences, \
 people, projects, past decisions, "as before"), call `recall`.
-- Whenever you learn something worth keeping (a preference, decision, correction, fact \
-about the user, their people, projects or environment), call `remember` with one \
-self-contained sentence. Don't store secrets or small talk.
+- Whenever you learn something worth keeping (a preference, decision, fact about the \
+user, their people, projects or environment), call `remember` with one self-contained \
+sentence. Don't store secrets or small talk.
+- When a remembered fact is wrong or no longer true, `correct` it.
 - When a recalled memory helped you answer, call `feedback` with useful=true; when it \
 misled you, with useful=false.
 - When a memory proves lasting and important, `promote` it to `stable`.
@@ -155,7 +169,8 @@ one self-contained sentence that makes sense on its own later ("Dana is allergic
 peanuts.", not "She is allergic to them."); store several facts as several calls. Don't \
 store secrets (passwords, keys, tokens), small talk, or what only matters right now. \
 Storing the same text again is harmless: it is recognised and reinforced. When a stored \
-fact turns out wrong, store the corrected fact."""
+fact turns out wrong or changed, use `correct` instead. If the answer says the new \
+memory may correct an older one and it does, confirm with the `correct` call shown."""
 
 RECALL_DESCRIPTION = """\
 Search long-term memory by meaning. Call it before answering whenever the answer might \
@@ -169,7 +184,17 @@ what you actually need. Use mode "hybrid" to also match exact words (names, erro
 codes, identifiers). Narrow the search when the question does: category, tags, metadata \
 (e.g. {"project": "apollo"}) or since (only memories stored after a date, or within an \
 age such as "7d"). For "lately" or "what were we just doing", set \
-recency_half_life_days (e.g. 7) to favour memories used recently."""
+recency_half_life_days (e.g. 7) to favour memories used recently. Results are current \
+facts; as_of gives the facts valid at an earlier moment, include_superseded corrected \
+ones too. A result notes what it corrects or what superseded it."""
+
+CORRECT_DESCRIPTION = """\
+Correct a remembered fact that was wrong or is no longer true ("Dana moved to Lyon", \
+"the deadline is now Friday"). Give the outdated memory's id (from recall or bootstrap) \
+and the corrected fact as one self-contained sentence in content; or, instead of \
+content, corrected_by: the id of a memory already stored that corrects it (as \
+`remember` suggests). The old memory is superseded: kept in the history, no longer \
+loaded or recalled as current."""
 
 FEEDBACK_DESCRIPTION = """\
 Tell long-term memory which recalled memories mattered. Call it when a recalled memory \
@@ -190,8 +215,8 @@ recall."""
 FORGET_DESCRIPTION = """\
 Delete a memory. Use it ONLY when the user explicitly asks you to forget something \
 ("forget that", "don't remember my address", "delete what you know about X") — never \
-on your own initiative, to tidy up, or because a fact changed (then `remember` the \
-corrected fact instead). Needs the memory's id: `recall` first to find it, and forget \
+on your own initiative, to tidy up, or because a fact changed (then `correct` it \
+instead). Needs the memory's id: `recall` first to find it, and forget \
 each memory the user meant. By default the deletion is soft: the memory stops coming \
 up, but it can still be restored (API or admin). Set purge=true only when the user asks for \
 it to be erased permanently or for good: it is then removed with every copy of its text \
@@ -212,6 +237,14 @@ important memories, open research threads and the last reflection's advice. Call
 after bootstrap when you want a quick sense of where you left off, or when the user \
 asks "where were we?" or "what do you remember?". A note is kept for a day; \
 regenerate=true writes a fresh one now."""
+
+
+def memory_id_of(text: str) -> str:
+    """A memory id as a model gave it (spaces around it are fine), or a ``ToolError`` saying it is none."""
+    try:
+        return str(UUID(text.strip()))
+    except ValueError as error:
+        raise ToolError(NOT_AN_ID_HINT) from error
 
 
 def session_key(ctx: Context) -> str:
@@ -393,6 +426,10 @@ def tool_error(error: AnimaError, base_url: str, *, unauthorized_hint: str = UNA
         hint = f"That memory was merged into {error.merged_into}; use that id."
     elif isinstance(error, NotFound):
         hint = "No memory has that id; use an id shown by bootstrap or recall."
+    elif isinstance(error, Conflict) and error.superseded_by:
+        hint = f"That memory was already corrected by {error.superseded_by}; correct that one instead."
+    elif isinstance(error, Conflict) and error.existing_id:
+        hint = f"That fact is already stored as {error.existing_id}; pass corrected_by={error.existing_id} instead."
     elif isinstance(error, ValidationError):
         fields = "; ".join(f"{name}: {' '.join(messages)}" for name, messages in error.fields.items())
         hint = f"Invalid arguments ({fields or error.message})."
@@ -409,7 +446,7 @@ def build_server(
     timeout: float = 30.0,
     bearer_keys: bool = False,
 ) -> MCPServer:
-    """The MCP server with its eight tools. By default (stdio, in-process) it calls Anima
+    """The MCP server with its nine tools. By default (stdio, in-process) it calls Anima
     with one key of its own (``api_key``, else ``config.find_api_key``). With
     ``bearer_keys`` (streamable HTTP) it has none: every request must carry a bearer key
     Anima accepts, and each tool call uses its caller's key."""
@@ -457,11 +494,12 @@ def build_server(
     def failed(error: AnimaError) -> ToolError:
         return tool_error(error, url, unauthorized_hint=unauthorized_hint)
 
-    @server.tool(
-        description=BOOTSTRAP_DESCRIPTION,
-        annotations=ToolAnnotations(title="Load memory", read_only_hint=True),
-        structured_output=False,
-    )
+    def tool(description: str, title: str, **hints: bool) -> Any:
+        """Register a tool that answers text (``formatting``), with its title and behaviour hints."""
+        annotations = ToolAnnotations(title=title, **hints)
+        return server.tool(description=description, annotations=annotations, structured_output=False)
+
+    @tool(BOOTSTRAP_DESCRIPTION, "Load memory", read_only_hint=True)
     async def bootstrap(
         ctx: Context,
         limit: Annotated[int, Field(ge=1, le=200, description="Most memories to load.")] = 30,
@@ -488,11 +526,7 @@ def build_server(
         conversation.record_bootstrap(result.all, (time.perf_counter() - started) * 1000)
         return formatting.bootstrap_text(result, conversation_id=conversation.id)
 
-    @server.tool(
-        description=REMEMBER_DESCRIPTION,
-        annotations=ToolAnnotations(title="Remember", read_only_hint=False, destructive_hint=False, idempotent_hint=True),
-        structured_output=False,
-    )
+    @tool(REMEMBER_DESCRIPTION, "Remember", read_only_hint=False, destructive_hint=False, idempotent_hint=True)
     async def remember(
         ctx: Context,
         content: Annotated[str, Field(min_length=1, max_length=50000, description="One self-contained fact.")],
@@ -523,13 +557,9 @@ def build_server(
             conversation.record_use(result.memory.id)
         else:
             conversation.memories_stored += 1
-        return formatting.add_text(result)
+        return formatting.add_text(result, confirm=CONFIRM_CORRECTION)
 
-    @server.tool(
-        description=RECALL_DESCRIPTION,
-        annotations=ToolAnnotations(title="Recall", read_only_hint=False, destructive_hint=False),
-        structured_output=False,
-    )
+    @tool(RECALL_DESCRIPTION, "Recall", read_only_hint=False, destructive_hint=False)
     async def recall(
         ctx: Context,
         query: Annotated[str, Field(min_length=1, max_length=5000, description="The information you need.")],
@@ -566,29 +596,68 @@ def build_server(
                 "its last use (7 for 'lately'). Leave out for none.",
             ),
         ] = None,
+        as_of: Annotated[
+            str | None,
+            Field(
+                max_length=40,
+                description='The facts valid at that moment: a date ("2025-06-01"), a datetime, or an age ("30d").',
+            ),
+        ] = None,
+        include_superseded: Annotated[
+            bool, Field(description="Also corrected and expired memories (not with as_of).")
+        ] = False,
     ) -> str:
         conversation = conversations.current(session_key(ctx))
-        try:
-            created_after = parse_since(since) if since is not None else None
-        except ValueError as error:
-            raise ToolError(f"Invalid arguments (since: {error}).") from error
+        times = {}
+        for name, value in (("since", since), ("as_of", as_of)):
+            try:
+                times[name] = parse_since(value) if value is not None else None
+            except ValueError as error:
+                raise ToolError(f"Invalid arguments ({name}: {error}).") from error
         try:
             async with anima(ctx) as client:
                 result = await client.query(
                     query, limit=limit, mode=mode, tiers=tiers, category=category, tags=tags, threshold=threshold,
-                    conversation_id=conversation.id, metadata=metadata, created_after=created_after,
-                    recency_half_life_days=recency_half_life_days,
+                    conversation_id=conversation.id, metadata=metadata, created_after=times["since"],
+                    recency_half_life_days=recency_half_life_days, as_of=times["as_of"],
+                    include_superseded=include_superseded or None,
                 )
         except AnimaError as error:
             raise failed(error) from error
         conversation.record_recall(result)
         return formatting.query_text(result)
 
-    @server.tool(
-        description=FEEDBACK_DESCRIPTION,
-        annotations=ToolAnnotations(title="Feedback", read_only_hint=False, destructive_hint=False),
-        structured_output=False,
-    )
+    @tool(CORRECT_DESCRIPTION, "Correct", read_only_hint=False, destructive_hint=False)
+    async def correct(
+        ctx: Context,
+        memory_id: MemoryId,
+        content: Annotated[
+            str | None,
+            Field(min_length=1, max_length=50000, description="The corrected fact, one self-contained sentence."),
+        ] = None,
+        corrected_by: Annotated[
+            str | None, Field(description="Instead of content: the id of a stored memory that corrects it.")
+        ] = None,
+        category: Annotated[str | None, Field(max_length=100, description="With content: a short topic.")] = None,
+        tags: Annotated[list[str] | None, Field(max_length=20, description="With content: up to 20 keywords.")] = None,
+    ) -> str:
+        if (content is None) == (corrected_by is None):
+            raise ToolError("Give content (the corrected fact) or corrected_by (a stored memory's id), one of the two.")
+        memory_id = memory_id_of(memory_id)
+        corrected_by = memory_id_of(corrected_by) if corrected_by is not None else None
+        new = {"category": category, "tags": tags, "source": SOURCE} if content is not None else {}
+        conversation = conversations.current(session_key(ctx))
+        try:
+            async with anima(ctx) as client:
+                result = await client.correct(memory_id, content, corrected_by=corrected_by, **new)
+        except AnimaError as error:
+            raise failed(error) from error
+        conversation.record_use(result.corrected.id)
+        if content is not None:
+            conversation.memories_stored += 1
+        return formatting.correction_text(result)
+
+    @tool(FEEDBACK_DESCRIPTION, "Feedback", read_only_hint=False, destructive_hint=False)
     async def feedback(
         ctx: Context,
         memory_ids: Annotated[
@@ -611,23 +680,20 @@ def build_server(
             conversation.record_use(memory.memory_id)
         return formatting.feedback_text(result)
 
-    @server.tool(
-        description=PROMOTE_DESCRIPTION,
-        annotations=ToolAnnotations(title="Promote", read_only_hint=False, destructive_hint=False, idempotent_hint=True),
-        structured_output=False,
-    )
+    @tool(PROMOTE_DESCRIPTION, "Promote", read_only_hint=False, destructive_hint=False, idempotent_hint=True)
     async def promote(
         ctx: Context,
-        memory_id: Annotated[str, Field(description="The memory's id (a UUID) from bootstrap or recall.")],
+        memory_id: MemoryId,
         tier: Annotated[Literal["stable", "thread", "active"], Field(description="The tier to move it to.")] = "stable",
         reason: Annotated[
             str, Field(min_length=1, max_length=200, description="Why, in a few words (kept in the audit).")
         ] = "assistant",
     ) -> str:
+        memory_id = memory_id_of(memory_id)
         conversation = conversations.current(session_key(ctx))
         try:
             async with anima(ctx) as client:
-                result = await client.update_tier(memory_id.strip(), tier, reason=reason)
+                result = await client.update_tier(memory_id, tier, reason=reason)
         except AnimaError as error:
             raise failed(error) from error
         conversation.record_use(result.memory.id)
@@ -635,23 +701,16 @@ def build_server(
             conversation.memories_promoted += 1
         return formatting.tier_change_text(result)
 
-    @server.tool(
-        description=FORGET_DESCRIPTION,
-        annotations=ToolAnnotations(title="Forget", read_only_hint=False, destructive_hint=True),
-        structured_output=False,
-    )
+    @tool(FORGET_DESCRIPTION, "Forget", read_only_hint=False, destructive_hint=True)
     async def forget(
         ctx: Context,
-        memory_id: Annotated[str, Field(description="The memory's id (a UUID) from bootstrap or recall.")],
+        memory_id: MemoryId,
         purge: Annotated[
             bool,
             Field(description="True only when the user asks to erase it permanently: not restorable."),
         ] = False,
     ) -> str:
-        try:
-            memory_id = str(UUID(memory_id.strip()))
-        except ValueError as error:
-            raise ToolError("That is not a memory id; use an id shown by bootstrap or recall.") from error
+        memory_id = memory_id_of(memory_id)
         try:
             async with anima(ctx) as client:
                 if purge:
@@ -660,11 +719,7 @@ def build_server(
         except AnimaError as error:
             raise failed(error) from error
 
-    @server.tool(
-        description=REFLECT_DESCRIPTION,
-        annotations=ToolAnnotations(title="Reflect", read_only_hint=False, destructive_hint=False),
-        structured_output=False,
-    )
+    @tool(REFLECT_DESCRIPTION, "Reflect", read_only_hint=False, destructive_hint=False)
     async def reflect(
         ctx: Context,
         context_quality: Annotated[
@@ -705,11 +760,7 @@ def build_server(
                 text += "\nYour own view was recorded too."
         return text
 
-    @server.tool(
-        description=HANDSHAKE_DESCRIPTION,
-        annotations=ToolAnnotations(title="Continuity note", read_only_hint=False, destructive_hint=False),
-        structured_output=False,
-    )
+    @tool(HANDSHAKE_DESCRIPTION, "Continuity note", read_only_hint=False, destructive_hint=False)
     async def handshake(
         ctx: Context,
         regenerate: Annotated[bool, Field(description="Write a fresh note now instead of today's.")] = False,

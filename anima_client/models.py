@@ -45,6 +45,8 @@ class ResponseMeta(ApiModel):
     embedding_provider: str | None = None
     query_time: float | None = None
     promotions: list[Promotion] = Field(default_factory=list)
+    #: Add: older memories the new one may correct (confirm with ``correct(old, corrected_by=new)``).
+    possibly_corrects: list[UUID] = Field(default_factory=list)
 
 
 class Memory(ApiModel):
@@ -65,6 +67,15 @@ class Memory(ApiModel):
     is_catalyst: bool = False
     pinned: bool = False
     merged_into: UUID | None = None
+    #: Facts that change: the memory that corrected this one (None while it is current)…
+    superseded_by: UUID | None = None
+    #: …and the memories this one corrected.
+    supersedes: list[UUID] = Field(default_factory=list)
+    valid_from: datetime | None = None
+    #: When a correction superseded it (None while current).
+    valid_until: datetime | None = None
+    #: After this moment it behaves as superseded (None: never).
+    expires_at: datetime | None = None
     embedding_truncated: bool = False
     occurred_at: datetime | None = None
     created_at: datetime | None = None
@@ -88,6 +99,27 @@ class AddResult(ApiModel):
     is_duplicate: bool
     message: str
     meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+    @property
+    def possibly_corrects(self) -> list[UUID]:
+        """Older memories the new one may correct (a near-duplicate differing by a negation
+        or a number): confirm with ``correct(old_id, corrected_by=memory.id)``."""
+        return self.meta.possibly_corrects
+
+
+class Correction(ApiModel):
+    """``POST /memories/{id}/correct``: the correcting memory (new, or the ``corrected_by``
+    one) and the corrected one, now superseded (``superseded_by``, ``valid_until`` set)."""
+
+    memory: Memory
+    corrected: Memory
+    message: str
+    meta: ResponseMeta = Field(default_factory=ResponseMeta)
+
+    @property
+    def embedding_provider(self) -> str | None:
+        """The provider that embedded the new memory (None when an existing one corrected it)."""
+        return self.meta.embedding_provider
 
 
 BatchStatus = Literal["created", "duplicate", "invalid"]

@@ -192,8 +192,21 @@ def test_query_takes_metadata_since_and_recency(cli_env, capsys, anima):
     assert "Zeus" not in by_floor_out  # its floor is the string "3"
 
 
+ANY_ID = "00000000-0000-4000-8000-000000000000"
+
+
 @pytest.mark.parametrize(
-    "argv", [["query", "x", "--since", "last week"], ["query", "x", "--metadata", "no-equals"], ["forget", "not-an-id"]]
+    "argv",
+    [
+        ["query", "x", "--since", "last week"],
+        ["query", "x", "--metadata", "no-equals"],
+        ["query", "x", "--as-of", "2026-01-01", "--include-superseded"],
+        ["forget", "not-an-id"],
+        ["forget", ANY_ID, "--chain"],
+        ["correct", ANY_ID],
+        ["correct", ANY_ID, "New content.", "--by", ANY_ID],
+        ["correct", ANY_ID, "--by", "not-an-id"],
+    ],
 )
 def test_bad_filter_or_id_is_a_usage_error(cli_env, capsys, argv):
     with pytest.raises(SystemExit) as caught:
@@ -231,3 +244,54 @@ def test_bootstrap_text_shows_pinned_memories_first(cli_env, capsys, anima):
     assert out.index("## Pinned") < out.index("Always remember: Dana is vegetarian.") < out.index("## Stable")
     assert "· pinned]" in out
     assert "2 memories loaded" in out
+
+
+def test_correct_prints_the_new_id_and_query_shows_the_history(cli_env, capsys, anima):
+    old = anima.add("Dana lives in Paris.", tags=["dana"]).memory
+    before = timezone.now().isoformat()
+
+    corrected = main(["correct", str(old.id), "Dana lives in Lyon now.", "--tag", "dana"])
+    corrected_out = capsys.readouterr().out
+    new = Memory.objects.get(content="Dana lives in Lyon now.")
+    current = main(["query", "Where does Dana live?", "--threshold", "0"])
+    current_out = capsys.readouterr().out
+    history = main(["query", "Where does Dana live?", "--threshold", "0", "--include-superseded"])
+    history_out = capsys.readouterr().out
+    then = main(["query", "Where does Dana live?", "--threshold", "0", "--as-of", before, "--json"])
+    then_out = json.loads(capsys.readouterr().out)
+
+    assert (corrected, current, history, then) == (0, 0, 0, 0)
+    assert corrected_out.startswith(f"Corrected {old.id}: superseded by {new.id}")
+    assert "was: Dana lives in Paris." in corrected_out and "now: Dana lives in Lyon now." in corrected_out
+    assert new.tags == ["dana"] and new.supersedes == [old.id]
+    assert "Lyon" in current_out and "Paris" not in current_out
+    assert f"corrects 1 older memory: {str(old.id)[:8]}" in current_out
+    assert f"superseded by {str(new.id)[:8]}" in history_out and "Paris" in history_out
+    assert [m["id"] for m in then_out["memories"]] == [str(old.id)]
+
+
+def test_store_suggests_a_correction_and_correct_by_confirms_it(cli_env, capsys, anima):
+    old = anima.add("Dana is allergic to peanuts.").memory
+
+    stored = main(["store", "Dana is not allergic to peanuts."])
+    stored_out = capsys.readouterr().out
+    new = Memory.objects.get(content="Dana is not allergic to peanuts.")
+    confirmed = main(["correct", str(old.id), "--by", str(new.id)])
+    confirmed_out = capsys.readouterr().out
+    again = main(["correct", str(old.id), "--by", str(new.id)])
+
+    assert (stored, confirmed, again) == (0, 0, EXIT_ERROR)
+    assert f"may correct {str(old.id)[:8]} — confirm with: anima correct {old.id} --by {new.id}" in stored_out
+    assert confirmed_out.startswith(f"Corrected {old.id}: superseded by {new.id}")
+    assert "CONFLICT" in capsys.readouterr().err
+    assert Memory.objects.get(pk=old.id).superseded_by_id == new.id
+
+
+def test_forget_purge_chain_removes_the_corrections_too(cli_env, capsys, anima):
+    old = anima.add("Dana lives in Paris.").memory
+    new = anima.correct(old.id, "Dana lives in Lyon now.").memory
+
+    assert main(["forget", str(new.id), "--purge", "--chain", "--json"]) == 0
+
+    assert json.loads(capsys.readouterr().out)["counts"]["memories"] == 2
+    assert not Memory.objects.filter(pk__in=[old.id, new.id]).exists()

@@ -3,13 +3,22 @@
 import asyncio
 import inspect
 from datetime import UTC, date, datetime, timedelta, timezone as dt_timezone
-from uuid import UUID
+from uuid import UUID, uuid4
 
 import pytest
 from django.utils import timezone
 
-from anima_client import AnimaClient, AsyncAnimaClient, Forbidden, NotFound, Unauthorized, ValidationError, formatting
-from anima_client.models import QueryHit
+from anima_client import (
+    AnimaClient,
+    AsyncAnimaClient,
+    Conflict,
+    Forbidden,
+    NotFound,
+    Unauthorized,
+    ValidationError,
+    formatting,
+)
+from anima_client.models import Correction, Memory as MemoryModel, QueryHit
 from memories.models import Memory, MemoryAssociation, TierPromotion
 from reflections.models import ConversationReflection, MetaReflection
 from tests.client.conftest import FAST_RETRY
@@ -327,6 +336,20 @@ def test_async_client_methods_mirror_the_sync_ones_as_coroutines():
             assert method.__doc__ == getattr(sync_owner, name).__doc__, name
 
 
+def test_add_and_correct_list_their_shared_fields_and_refuse_unknown_ones():
+    client = AnimaClient("http://127.0.0.1:9")
+    shared = ["category", "tags", "source", "is_catalyst", "metadata", "occurred_at", "expires_at", "valid_from"]
+
+    for method in (client.add, client.correct):
+        parameters = inspect.signature(method).parameters
+        assert [name for name in parameters if name in shared] == shared
+        assert all(parameters[name].kind is inspect.Parameter.KEYWORD_ONLY for name in shared)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'occured_at'"):
+        client.add("x", occured_at="2026-01-01")
+    with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
+        client.correct(uuid4(), "x", bogus=1)
+
+
 # --- batch add, query filters, recency, pinned memories, purge --------------------------------
 
 
@@ -512,3 +535,173 @@ def test_async_client_has_the_new_methods(anima_url, api_key_for):
     assert [m.id for m in boot.pinned] == [batch.memory_ids[0]]
     assert purged.counts.memories == 1
     assert (wiped.namespace, wiped.counts.memories) == ("async-new", 1)
+
+
+# --- facts that change: correct, supersedes, expiresAt, asOf ---------------------------------
+
+
+def test_correct_stores_the_new_fact_and_supersedes_the_old(anima):
+    old = anima.add("Dana lives in Paris.", category="people", tags=["dana"]).memory
+    before = datetime.now(UTC)
+
+    result = anima.correct(old.id, "Dana lives in Lyon now.", category="people", tags=["dana"])
+
+    new, corrected = result.memory, result.corrected
+    assert isinstance(result, Correction)
+    assert (new.content, new.category, new.tags, new.supersedes) == ("Dana lives in Lyon now.", "people", ["dana"], [old.id])
+    assert new.superseded_by is None and new.valid_until is None and new.valid_from >= before
+    assert (corrected.id, corrected.content, corrected.superseded_by) == (old.id, "Dana lives in Paris.", new.id)
+    assert before <= corrected.valid_until
+    assert result.embedding_provider == "local" and result.message
+    assert anima.memories.get(old.id).superseded_by == new.id  # still readable by id
+    assert Memory.objects.get(pk=old.id).valid_until is not None
+
+
+def test_queries_and_lists_leave_superseded_facts_out_unless_asked(anima):
+    old = anima.add("Dana lives in Paris.").memory
+    before = datetime.now(UTC)
+    new = anima.correct(old.id, "Dana lives in Lyon now.").memory
+    question = {"query": "Where does Dana live?", "threshold": 0}
+
+    current = anima.query(**question)
+    history = anima.query(**question, include_superseded=True)
+    then = anima.query(**question, as_of=before)
+    then_as_text = anima.query(**question, as_of=before.isoformat())
+
+    assert [hit.id for hit in current.memories] == [new.id]
+    assert {hit.id for hit in history.memories} == {old.id, new.id}
+    assert [hit.id for hit in then.memories] == [old.id]
+    assert [hit.id for hit in then_as_text.memories] == [old.id]
+    assert [memory.id for memory in anima.memories.list().memories] == [new.id]
+    assert {memory.id for memory in anima.memories.list(include_superseded=True).memories} == {old.id, new.id}
+    assert [memory.id for memory in anima.memories.list(as_of=before).memories] == [old.id]
+    with pytest.raises(ValidationError) as caught:
+        anima.query("Dana", as_of=before, include_superseded=True)
+    assert "asOf" in caught.value.fields
+
+
+def test_valid_from_dates_a_fact_and_its_correction(anima):
+    now = datetime.now(UTC)
+    old = anima.add("Dana works at Acme.", valid_from=now - timedelta(days=60)).memory
+    new = anima.correct(old.id, "Dana works at Globex.", valid_from=(now - timedelta(days=7)).date()).memory
+
+    last_month = anima.query("Where does Dana work?", threshold=0, as_of=now - timedelta(days=30))
+
+    assert [hit.id for hit in last_month.memories] == [old.id]
+    assert anima.memories.get(old.id).valid_until == new.valid_from
+    assert [hit.id for hit in anima.query("Where does Dana work?", threshold=0).memories] == [new.id]
+
+
+def test_query_text_notes_what_a_memory_corrects_and_what_superseded_it(anima):
+    old = anima.add("Dana lives in Paris.").memory
+    new = anima.correct(old.id, "Dana lives in Lyon now.").memory
+
+    text = formatting.query_text(anima.query("Where does Dana live?", threshold=0, include_superseded=True))
+
+    assert f"corrects 1 older memory: {str(old.id)[:8]}" in text
+    assert f"superseded by {str(new.id)[:8]}" in text
+
+
+def test_add_names_the_memory_it_may_correct_and_correct_by_confirms_it(anima):
+    old = anima.add("Dana is allergic to peanuts.")
+    new = anima.add("Dana is not allergic to peanuts.")
+
+    result = anima.correct(old.memory.id, corrected_by=new.memory.id)
+
+    assert old.possibly_corrects == []
+    assert new.possibly_corrects == [old.memory.id]
+    assert new.meta.possibly_corrects == [old.memory.id]
+    assert (
+        f"may correct {str(old.memory.id)[:8]} — confirm with: anima correct {old.memory.id} --by {new.memory.id}"
+        in formatting.add_text(new)
+    )
+    assert (result.memory.id, result.corrected.id) == (new.memory.id, old.memory.id)
+    assert result.memory.supersedes == [old.memory.id]
+    assert result.corrected.superseded_by == new.memory.id
+    assert result.embedding_provider is None  # nothing was embedded
+    assert [hit.id for hit in anima.query("Is Dana allergic to peanuts?", threshold=0).memories] == [new.memory.id]
+
+
+def test_correcting_twice_is_a_conflict_naming_the_correction(anima):
+    old = anima.add("The sprint ends on Friday.").memory
+    first = anima.correct(old.id, "The sprint ends on Monday.").memory
+    other = anima.add("Sam lives in Berlin.").memory
+
+    with pytest.raises(Conflict) as twice:
+        anima.correct(old.id, "The sprint ends on Tuesday.")
+    with pytest.raises(Conflict) as taken:
+        anima.correct(first.id, "Sam lives in Berlin.")
+    with pytest.raises(ValidationError) as itself:
+        anima.correct(other.id, corrected_by=other.id)
+    with pytest.raises(NotFound):
+        anima.correct("00000000-0000-4000-8000-000000000000", "Nothing to correct.")
+
+    assert (twice.value.status, twice.value.code) == (409, "CONFLICT")
+    assert (twice.value.memory_id, twice.value.superseded_by) == (str(old.id), str(first.id))
+    assert taken.value.existing_id == str(other.id)
+    assert anima.memories.get(first.id).superseded_by is None  # nothing was written
+    assert "correctedBy" in itself.value.fields
+    assert Memory.objects.filter(content="The sprint ends on Tuesday.").count() == 0
+
+
+def test_correct_needs_content_or_corrected_by(anima):
+    memory_id = "00000000-0000-4000-8000-000000000000"
+
+    with pytest.raises(TypeError):
+        anima.correct(memory_id)
+    with pytest.raises(TypeError):
+        anima.correct(memory_id, "New.", corrected_by=memory_id)
+
+
+def test_add_and_add_batch_take_expires_at_and_supersedes_and_patch_clears_it(anima):
+    soon = datetime.now(UTC) + timedelta(days=7)
+    old = anima.add("The office is closed this week.", expires_at=soon).memory
+    new = anima.add("The office reopens on Monday.", supersedes=[old.id]).memory
+    batch = anima.add_batch(
+        [{"content": "The wifi password rotates monthly.", "expires_at": date(2099, 1, 1), "supersedes": [new.id]}]
+    )
+    [batched] = batch.memory_ids
+
+    assert old.expires_at == soon
+    # Read back: the add's answer shows the memory as stored before the link was written.
+    assert anima.memories.get(new.id).supersedes == [old.id]
+    assert anima.memories.get(old.id).superseded_by == new.id
+    assert anima.memories.get(new.id).superseded_by == batched
+    assert anima.memories.get(batched).expires_at.year == 2099
+    expired = anima.memories.patch(batched, expires_at=datetime.now(UTC) - timedelta(minutes=1)).memory
+    assert expired.expires_at is not None
+    assert anima.query("office wifi", threshold=0).memories == []  # expired, and superseded
+    assert anima.memories.patch(batched, expires_at=None).memory.expires_at is None
+    assert [hit.id for hit in anima.query("office wifi", threshold=0).memories] == [batched]
+
+
+def test_purge_with_chain_removes_every_correction(anima):
+    old = anima.add("Dana lives in Paris.").memory
+    new = anima.correct(old.id, "Dana lives in Lyon now.").memory
+
+    result = anima.memories.purge(new.id, chain=True)
+
+    assert result.counts.memories == 2
+    assert not Memory.objects.filter(pk__in=[old.id, new.id]).exists()
+
+
+def test_memories_of_an_older_server_parse_without_the_validity_fields(anima):
+    shown = anima.add("An older server's memory.").memory.to_api()
+    for key in ("supersededBy", "supersedes", "validFrom", "validUntil", "expiresAt"):
+        del shown[key]
+
+    memory = MemoryModel.model_validate(shown)
+
+    assert (memory.superseded_by, memory.supersedes, memory.valid_until, memory.expires_at) == (None, [], None, None)
+
+
+def test_async_client_corrects(anima_url, write_key):
+    async def session():
+        async with AsyncAnimaClient(anima_url, write_key) as client:
+            old = (await client.add("Async: Dana lives in Paris.")).memory
+            return old, await client.correct(old.id, "Async: Dana lives in Lyon now.")
+
+    old, result = asyncio.run(session())
+
+    assert result.corrected.id == old.id
+    assert result.memory.supersedes == [old.id]

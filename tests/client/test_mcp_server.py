@@ -25,7 +25,7 @@ from tests.client.conftest import FAST_RETRY
 pytestmark = pytest.mark.django_db(transaction=True)
 
 ROOT = Path(__file__).resolve().parents[2]
-TOOLS = {"bootstrap", "remember", "recall", "feedback", "promote", "forget", "reflect", "handshake"}
+TOOLS = {"bootstrap", "remember", "recall", "correct", "feedback", "promote", "forget", "reflect", "handshake"}
 
 
 def text_of(result) -> str:
@@ -53,7 +53,8 @@ def dana(anima):
 @dataclass
 class StdioSession:
     """What one stdio session saw (the handshake, the tool list, each tool's answer) and the
-    rows it left: its associations' conversation ids, its reflections."""
+    rows it left: its associations' conversation ids, its reflections, the almonds memory
+    the session corrected."""
 
     init: object
     tools: dict
@@ -62,6 +63,7 @@ class StdioSession:
     association_contexts: list[list[str]]
     reflections: list[MetaReflection]
     context_qualities: list[int]
+    corrected: Memory
 
 
 async def _stdio_session(anima_url: str, key: str, dana: list):
@@ -79,6 +81,7 @@ async def _stdio_session(anima_url: str, key: str, dana: list):
             "remember": await client.call_tool("remember", {"content": "The staging server runs Debian 12.", "category": "infra"}),
             "recall": await client.call_tool("recall", {"query": "What can Dana not eat?", "threshold": 0.2, "tiers": ["active"]}),
             "promote": await client.call_tool("promote", {"memory_id": str(dana[0]), "tier": "stable", "reason": "allergy"}),
+            "correct": await client.call_tool("correct", {"memory_id": str(dana[1]), "content": "Dana can eat almonds now."}),
             "handshake": await client.call_tool("handshake", {}),
             "reflect": await client.call_tool("reflect", {"context_quality": 9, "notes": "memory helped"}),
         }
@@ -88,8 +91,8 @@ async def _stdio_session(anima_url: str, key: str, dana: list):
 @pytest.fixture(scope="module")
 def stdio(django_db_setup, django_db_blocker, live_server) -> StdioSession:
     """One session through ``python -m anima_client.mcp_server`` (as Claude Desktop runs it):
-    bootstrap, remember, recall, promote, handshake, reflect, with Dana's two memories stored
-    first. Starting the process is the expensive part, so the tests below share the one run;
+    bootstrap, remember, recall, promote, correct, handshake, reflect, with Dana's two
+    memories stored first. Starting the process is the expensive part, so the tests below share the one run;
     the rows it wrote are read here, then flushed as a transactional test's teardown would."""
     with django_db_blocker.unblock():
         try:
@@ -105,6 +108,7 @@ def stdio(django_db_setup, django_db_blocker, live_server) -> StdioSession:
                 association_contexts=list(MemoryAssociation.objects.values_list("conversation_contexts", flat=True)),
                 reflections=list(MetaReflection.objects.all()),
                 context_qualities=list(ConversationReflection.objects.values_list("context_quality", flat=True)),
+                corrected=Memory.objects.get(pk=dana[1]),
             )
         finally:
             call_command("flush", interactive=False, verbosity=0)
@@ -138,7 +142,27 @@ def test_forget_tool_is_destructive_asks_for_an_explicit_request_and_purges_only
 def test_recall_tool_takes_the_query_filters(stdio):
     arguments = stdio.tools["recall"].input_schema["properties"]
 
-    assert {"category", "tags", "metadata", "since", "recency_half_life_days"} <= set(arguments)
+    assert {"category", "tags", "metadata", "since", "recency_half_life_days", "as_of", "include_superseded"} <= set(
+        arguments
+    )
+
+
+def test_correct_tool_takes_new_content_or_an_existing_memory_and_keeps_the_old(stdio):
+    correct = stdio.tools["correct"]
+
+    assert {"memory_id", "content", "corrected_by"} <= set(correct.input_schema["properties"])
+    assert correct.input_schema["required"] == ["memory_id"]
+    assert correct.annotations.destructive_hint is False
+    assert "`correct`" in stdio.init.instructions
+
+
+def test_correct_over_stdio_supersedes_the_memory(stdio):
+    successor = stdio.corrected.superseded_by_id
+
+    assert successor is not None and stdio.corrected.valid_until is not None
+    assert stdio.text["correct"].startswith(f"Corrected {stdio.dana[1]}: superseded by {successor}")
+    assert "was: Dana cannot eat almonds either." in stdio.text["correct"]
+    assert "now: Dana can eat almonds now." in stdio.text["correct"]
 
 
 def test_bootstrap_over_stdio_loads_the_memories_under_the_configured_conversation_id(stdio):
@@ -358,3 +382,51 @@ def test_bootstrap_shows_pinned_memories_first(anima_url, write_key, anima, alle
     text = text_of(result)
     assert text.index("## Pinned") < text.index("Sam is allergic to shellfish.") < text.index("## Active")
     assert text.count("Sam is allergic to shellfish.") == 1
+
+
+
+def test_remember_suggests_a_correction_that_correct_confirms_and_recall_notes(anima_url, write_key, anima):
+    old = anima.add("Dana is allergic to peanuts.").memory
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    (remembered,) = call(server, ("remember", {"content": "Dana is not allergic to peanuts."}))
+    new = Memory.objects.get(content="Dana is not allergic to peanuts.")
+    confirmed, current, history = call(
+        server,
+        ("correct", {"memory_id": str(old.id), "corrected_by": str(new.id)}),
+        ("recall", {"query": "Is Dana allergic to peanuts?", "threshold": 0}),
+        ("recall", {"query": "Is Dana allergic to peanuts?", "threshold": 0, "include_superseded": True}),
+    )
+
+    assert (
+        f'may correct {str(old.id)[:8]} — confirm with: correct(memory_id="{old.id}", corrected_by="{new.id}")'
+        in text_of(remembered)
+    )
+    assert text_of(confirmed).startswith(f"Corrected {old.id}: superseded by {new.id}")
+    assert Memory.objects.get(pk=old.id).superseded_by_id == new.id
+    assert "Dana is allergic to peanuts." not in text_of(current)
+    assert f"corrects 1 older memory: {str(old.id)[:8]}" in text_of(current)
+    assert f"superseded by {str(new.id)[:8]}" in text_of(history)
+
+
+def test_correct_with_content_stores_the_fact_and_refuses_a_second_correction(anima_url, write_key, anima):
+    old = anima.add("The sprint ends on Friday.", category="work").memory
+    server = build_server(base_url=anima_url, api_key=write_key)
+
+    corrected, again, neither, not_an_id, as_of = call(
+        server,
+        ("correct", {"memory_id": f" {old.id} ", "content": "The sprint ends on Monday.", "tags": ["sprint"]}),
+        ("correct", {"memory_id": str(old.id), "content": "The sprint ends on Tuesday."}),
+        ("correct", {"memory_id": str(old.id)}),
+        ("correct", {"memory_id": "sprint", "content": "The sprint ends on Tuesday."}),
+        ("recall", {"query": "When does the sprint end?", "threshold": 0, "as_of": "2000-01-01"}),
+    )
+
+    new = Memory.objects.get(content="The sprint ends on Monday.")
+    assert text_of(corrected).startswith(f"Corrected {old.id}: superseded by {new.id}")
+    assert (new.source, new.tags, new.supersedes) == ("anima-mcp", ["sprint"], [old.id])
+    assert again.is_error and f"already corrected by {new.id}" in again.content[0].text
+    assert neither.is_error and "content" in neither.content[0].text and "corrected_by" in neither.content[0].text
+    assert not_an_id.is_error and "not a memory id" in not_an_id.content[0].text
+    assert text_of(as_of).startswith("No memories match")
+    assert not Memory.objects.filter(content="The sprint ends on Tuesday.").exists()
