@@ -79,7 +79,8 @@ def exception_handler(exc, context):
         exc = Conflict("Another memory of this namespace has this content.", details={"existingId": str(exc.existing_id)})
     elif isinstance(exc, SupersessionConflictError):
         details = {"memoryId": str(exc.memory_id), "supersededBy": str(exc.superseded_by) if exc.superseded_by else None}
-        exc = Conflict(f"Memory {exc.memory_id} is already superseded; correct the current one.", details=details)
+        successor = f" by {exc.superseded_by}" if exc.superseded_by else ""
+        exc = Conflict(f"Memory {exc.memory_id} is already superseded{successor}; correct the current one.", details=details)
     elif isinstance(exc, InvalidSupersessionError):
         exc = exceptions.ValidationError({exc.field: [exc.message]})
     elif isinstance(exc, RequestDataTooBig):
