@@ -11,6 +11,7 @@ an add) is read with ``MemoryOutput(from_result=True)``.
 from rest_framework import serializers
 
 from anima_site.serializers import (
+    AttributeOutput,
     JsonBooleanField,
     JsonCharField,
     JsonObjectField,
@@ -269,8 +270,9 @@ class MemoryDeleteInput(StrictSerializer):
 # --- Output -----------------------------------------------------------------------------
 
 
-class MemoryOutput(serializers.Serializer):
-    """A memory as the API shows it: every public field, never the embedding."""
+class MemoryOutput(AttributeOutput):
+    """A memory as the API shows it: every public field, never the embedding (read by
+    ``AttributeOutput``: a query's hits and a bootstrap's list are on the hot path)."""
 
     id = serializers.UUIDField()
     namespace = serializers.CharField()
