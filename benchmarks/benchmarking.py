@@ -55,6 +55,7 @@ from memories.selectors.tiers import tier_distribution
 from memories import ranking, search
 from memories.services import querying
 from memories.text import content_hash, normalized_hash
+from benchmarks.profiling import profile_operations
 
 NAMESPACE_PREFIX = "bench-"
 QUERY_LIMIT = 20
@@ -102,6 +103,8 @@ class BenchmarkOptions:
     seed: int = 2026
     progress: bool = True
     command: str = ""
+    #: Requests per operation profiled at the largest size (``benchmarks.profiling``); 0: none.
+    profile: int = 0
 
 
 @dataclass
@@ -743,6 +746,9 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
                 entry["poolSizes"] = {str(size): count for size, count in sorted(pool_sizes.items())}
                 entry["agreement"] = measure_agreement(probe, queries=options.agreement_queries)
                 entry["liveMemories"] = tier_distribution(namespace=namespace)["total"]
+                if options.profile and size == max(options.sizes):
+                    log(f"  profiling {options.profile} requests per operation")
+                    entry["profile"] = profile_operations(probe, options.profile)
                 report["sizes"].append(entry)
                 warm = entry["latency"]["query_warm"]
                 log(

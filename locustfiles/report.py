@@ -143,6 +143,7 @@ def markdown(report: dict, plot_name: str | None) -> str:
     ]
     if plot_name:
         lines += ["", f"![query latency versus corpus size]({plot_name})"]
+    lines += _profile_lines(sizes[-1])
     http = report.get("http")
     if http:
         lines += [
@@ -193,6 +194,38 @@ def markdown(report: dict, plot_name: str | None) -> str:
         ]
     lines.append("")
     return "\n".join(lines)
+
+
+def _profile_lines(entry: dict) -> list[str]:
+    """Where the time goes at the largest size (``benchmarks.profiling``), when profiled."""
+    profile = entry.get("profile")
+    if not profile:
+        return []
+    lines = [
+        "",
+        f"## Where the time goes ({entry['size']:,} memories, in-process, per request)",
+        "",
+        "| operation | wall ms | CPU ms (this process) | CPU ms (PostgreSQL backend) | SQL ms | statements |",
+        "| --- | --- | --- | --- | --- | --- |",
+    ]
+    for key, label in OPERATIONS:
+        run = profile.get(key)
+        if run:
+            lines.append(
+                f"| {label} | {run['wallMsPerRequest']} | {run['cpuMsPerRequest']} | "
+                f"{_fmt(run['databaseCpuMsPerRequest'])} | {run['sqlMsPerRequest']} | {run['statementsPerRequest']} |"
+            )
+    for key, label in OPERATIONS:
+        run = profile.get(key)
+        if not run:
+            continue
+        lines += ["", f"### {label}: statements ({run['requests']} requests)", "", "| ms | per request | statement |", "| --- | --- | --- |"]
+        lines += [f"| {row['msPerRequest']} | {row['perRequest']} | `{row['statement']}` |" for row in run["statements"]]
+        lines += ["", f"### {label}: Python stages (cumulative, cProfile)", "", "| ms | calls | function |", "| --- | --- | --- |"]
+        lines += [f"| {row['msPerRequest']} | {row['callsPerRequest']} | `{row['function']}` |" for row in run["stages"]]
+        lines += ["", f"### {label}: Python hotspots (own time, cProfile)", "", "| ms | calls | function |", "| --- | --- | --- |"]
+        lines += [f"| {row['msPerRequest']} | {row['callsPerRequest']} | `{row['function']}` |" for row in run.get("hotspots", [])]
+    return lines
 
 
 def _background_row(label: str, run: dict) -> str:

@@ -56,12 +56,31 @@ def smoke_run(django_db_setup, django_db_blocker, tmp_path_factory):
         [bystander] = make_memories([{"content": "Bystanders keep their memories.", "vector": np.ones(384)}], namespace=BYSTANDER)
         call_command(
             "benchmark", "--synthetic", "--sizes", "150,300", "--iterations", "3", "--agreement-queries", "3",
-            "--out", str(out), "--name", "smoke", "--no-progress", stdout=StringIO(),
+            "--out", str(out), "--name", "smoke", "--no-progress", "--profile", "2", stdout=StringIO(),
         )  # fmt: skip
     yield out, bystander
     with django_db_blocker.unblock():
         Memory.objects.filter(namespace=BYSTANDER).delete()
         TierCount.objects.filter(namespace=BYSTANDER).delete()
+
+
+def test_the_largest_size_is_profiled_per_statement_and_per_python_stage(smoke_run):
+    out, _ = smoke_run
+    report = json.loads((out / "smoke.json").read_text())
+
+    assert "profile" not in report["sizes"][0]
+    profile = report["sizes"][-1]["profile"]
+    assert set(profile) == {"query_warm", "add_new", "add_duplicate", "bootstrap"}
+    for run in profile.values():
+        assert run["requests"] == 2
+        assert run["wallMsPerRequest"] > 0 and run["cpuMsPerRequest"] > 0 and run["databaseCpuMsPerRequest"] >= 0
+        assert run["statements"] and all(row["perRequest"] > 0 for row in run["statements"])
+        assert 0 < run["sqlMsPerRequest"] < run["wallMsPerRequest"]
+        assert any(row["function"].startswith("memories/") for row in run["stages"])
+        assert run["hotspots"] and all(row["msPerRequest"] >= 0 for row in run["hotspots"])
+    hnsw = [row for row in profile["query_warm"]["statements"] if "memories_memoryembedding" in row["statement"]]
+    assert hnsw and "'" not in "".join(row["statement"] for row in hnsw)  # literals stripped
+    assert "## Where the time goes (300 memories" in (out / "smoke.md").read_text()
 
 
 def test_a_small_run_writes_json_markdown_and_png(smoke_run):

@@ -68,6 +68,13 @@ class Command(BaseCommand):
         parser.add_argument("--saturation-seconds", type=int, default=30)
         parser.add_argument("--load-threads", type=int, help="torch threads while embedding the corpus (default: all cores)")
         parser.add_argument("--seed", type=int, default=2026)
+        parser.add_argument(
+            "--profile",
+            type=int,
+            default=0,
+            metavar="N",
+            help="at the largest size, profile N requests per operation: SQL statements, Python stages, CPU ms",
+        )
         parser.add_argument("--out", default="docs/benchmarks/", help="report directory (default %(default)s)")
         parser.add_argument("--name", help="report file name (default: benchmark-synthetic or benchmark-embedded)")
         parser.add_argument("--keep", action="store_true", help="keep the namespace and its API key")
@@ -97,10 +104,13 @@ class Command(BaseCommand):
             saturation_seconds=opts["saturation_seconds"],
             seed=opts["seed"],
             progress=not opts["no_progress"],
+            profile=opts["profile"],
             command=" ".join(["python", "manage.py", *sys.argv[1:]]) if sys.argv[1:2] == ["benchmark"] else "",
         )
         if opts["load_threads"]:
             options.load_threads = opts["load_threads"]
+        if options.profile < 0:
+            raise CommandError("--profile must be 0 (off) or a number of requests")
         if options.iterations < 1 or options.agreement_queries < 1:
             raise CommandError("--iterations and --agreement-queries must be at least 1")
         if not 0 <= options.resonant_share <= 1:
