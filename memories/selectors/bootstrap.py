@@ -1,12 +1,14 @@
 """The conversation-start context (``GET /memories/bootstrap``): pinned memories, then
-the active, thread and stable branches, read in one statement."""
+the active, thread and stable branches: the candidates' ordering columns in one
+statement, then the chosen memories whole in a second."""
 
 import math
 from dataclasses import dataclass
 
-from django.db.models import F
+from django.db.models.functions import Length
 
 from memories.models import CURRENT, LIVE, Memory, Tier
+from memories.selectors.memories import memory_output_queryset
 from memories.selectors.tiers import tier_distribution
 
 THREAD_SHARE = 0.7
@@ -21,28 +23,39 @@ class Bootstrap:
     distribution: dict[str, int]
 
 
+@dataclass(frozen=True)
+class _Candidate:
+    """What choosing needs of a memory (its order, its branch, its length), not the memory."""
+
+    id: object
+    tier: str
+    pinned: bool
+    resonance_phi: float
+    last_accessed: object
+    chars: int
+
+
+_CANDIDATE_COLUMNS = ("id", "tier", "pinned", "resonance_phi", "last_accessed", "chars")
+
+
+def _candidates(rows, ordering: list[str], size: int):
+    return rows.annotate(chars=Length("content")).order_by(*ordering).values_list(*_CANDIDATE_COLUMNS)[:size]
+
+
 def _branch(namespace: str, tier: str, ordering: list[str], size: int):
-    return (
-        Memory.objects.filter(LIVE, CURRENT, namespace=namespace, tier=tier, pinned=False)
-        .annotate(embedding_truncated=F("embedding__truncated"))
-        .defer("search_vector")
-        .order_by(*ordering)[:size]
-    )
+    return _candidates(Memory.objects.filter(LIVE, CURRENT, namespace=namespace, tier=tier, pinned=False), ordering, size)
 
 
 def bootstrap_queryset(*, namespace: str, active_size: int, thread_size: int, stable_size: int, pinned_size: int = 0):
-    """One statement: index-ordered ``LIMIT`` branches under ``UNION ALL``.
+    """The candidates, in one statement: index-ordered ``LIMIT`` branches under ``UNION ALL``,
+    each row only the columns choosing needs (``_CANDIDATE_COLUMNS``).
 
     Its cost follows the sizes asked for, not the table: each branch walks its partial
     index (``memory_pinned`` / ``memory_tier_recent`` / ``memory_tier_phi``) and stops at
     its limit. Pinned memories come in their own branch and are skipped by the others.
     """
-    pinned = (
-        Memory.objects.filter(LIVE, CURRENT, namespace=namespace, pinned=True)
-        .annotate(embedding_truncated=F("embedding__truncated"))
-        .defer("search_vector")
-        .order_by("-resonance_phi", "id")[:pinned_size]
-    )
+    pinned_rows = Memory.objects.filter(LIVE, CURRENT, namespace=namespace, pinned=True)
+    pinned = _candidates(pinned_rows, ["-resonance_phi", "id"], pinned_size)
     active = _branch(namespace, Tier.ACTIVE, ["-last_accessed", "id"], active_size)
     thread = _branch(namespace, Tier.THREAD, ["-resonance_phi", "-last_accessed", "id"], thread_size)
     stable = _branch(namespace, Tier.STABLE, ["-resonance_phi", "-last_accessed", "id"], stable_size)
@@ -66,24 +79,28 @@ def memories_bootstrap(
     and stable share the rest: ``ceil(0.7 × rest)`` thread and the rest stable, highest
     φ first (ties: last accessed, id); a share one branch cannot fill goes to the other.
     ``rest`` counts the active memories actually returned. Each branch is read with
-    ``LIMIT`` at most ``limit``, so the statement reads at most 3 × limit rows.
+    ``LIMIT`` at most ``limit``, so the first statement reads at most 4 × limit rows, of
+    which it returns only the columns choosing needs; the second reads the chosen
+    memories (at most ``limit``) whole. (Reading every candidate whole cost 150 model
+    instances and 900 parsed datetimes for 50 shown: most of a bootstrap's time.)
 
     With ``max_chars`` memories are taken stable → thread → active, each branch in its
     order; one that would overflow the budget is skipped and smaller ones after it
     may still fit.
     """
     active_cap = min(limit if active_limit is None else active_limit, limit) if include_active else 0
-    rows = list(
-        bootstrap_queryset(
+    rows = [
+        _Candidate(*row)
+        for row in bootstrap_queryset(
             namespace=namespace,
             pinned_size=limit,
             active_size=active_cap,
             thread_size=limit if include_thread else 0,
             stable_size=limit if include_stable else 0,
         )
-    )
+    ]
     pinned = sorted((m for m in rows if m.pinned), key=lambda m: (-m.resonance_phi, str(m.id)))
-    by_tier: dict[str, list[Memory]] = {Tier.ACTIVE: [], Tier.THREAD: [], Tier.STABLE: [], Tier.NETWORK: []}
+    by_tier: dict[str, list[_Candidate]] = {Tier.ACTIVE: [], Tier.THREAD: [], Tier.STABLE: [], Tier.NETWORK: []}
     for memory in rows:
         if not memory.pinned:
             by_tier[memory.tier].append(memory)
@@ -108,14 +125,24 @@ def memories_bootstrap(
 
     if max_chars is not None:
         budget = max_chars
-        chosen: dict[str, list[Memory]] = {}
+        chosen: dict[str, list[_Candidate]] = {}
         for tier, branch in (("pinned", pinned), (Tier.STABLE, stable), (Tier.THREAD, thread), (Tier.ACTIVE, active)):
             chosen[tier] = []
             for memory in branch:
-                if len(memory.content) <= budget:
+                if memory.chars <= budget:
                     chosen[tier].append(memory)
-                    budget -= len(memory.content)
+                    budget -= memory.chars
         pinned, active, thread, stable = chosen["pinned"], chosen[Tier.ACTIVE], chosen[Tier.THREAD], chosen[Tier.STABLE]
 
+    shown = {
+        memory.pk: memory
+        for memory in memory_output_queryset().filter(pk__in=[c.id for c in (*pinned, *active, *thread, *stable)])
+    }
+
+    def whole(branch: list[_Candidate]) -> list[Memory]:
+        return [shown[c.id] for c in branch if c.id in shown]  # gone in between: left out
+
     distribution = tier_distribution(namespace=namespace)
-    return Bootstrap(pinned=pinned, active=active, thread=thread, stable=stable, distribution=distribution)
+    return Bootstrap(
+        pinned=whole(pinned), active=whole(active), thread=whole(thread), stable=whole(stable), distribution=distribution
+    )
