@@ -30,24 +30,6 @@ DRAIN_TASK = "memories.tasks.drain"
 REQUEST_STALE_SECONDS = 30
 
 
-def work_after_query(*, namespace: str, memory_ids: list, conversation_id: str | None) -> None:
-    """A query's hits: catalyst detection for them; co-occurrence with a conversation and ≥ 2 hits."""
-    if not memory_ids:
-        return
-    rows = [BackgroundWork(kind=WorkKind.CATALYST, namespace=namespace, memory_ids=list(memory_ids))]
-    if conversation_id and len(memory_ids) >= 2:
-        rows.insert(
-            0,
-            BackgroundWork(
-                kind=WorkKind.COOCCURRENCE,
-                namespace=namespace,
-                memory_ids=list(memory_ids),
-                conversation_id=conversation_id,
-            ),
-        )
-    _record(rows)
-
-
 def work_after_add(*, namespace: str, memories: Iterable) -> None:
     """New (or re-worded) memories: consolidation (unless switched off) and catalyst detection."""
     memories = list(memories)
@@ -59,6 +41,43 @@ def work_after_add(*, namespace: str, memories: Iterable) -> None:
     if plain:
         rows.append(BackgroundWork(kind=WorkKind.CATALYST, namespace=namespace, memory_ids=plain))
     _record(rows)
+
+
+def query_work_sql(*, accessed: str, claim_drains: bool) -> str:
+    """A query's work as CTEs of the statement that counts its access (``memories.services.access``),
+    so that a query writes in one round trip: a ``catalyst`` row for its hits and, with a
+    conversation and ≥ 2 hits, a ``cooccurrence`` row, from the CTE ``accessed`` (the
+    accessed memories' ``id``). Parameters: ``namespace``, ``conversation_id``.
+
+    With ``claim_drains`` (the statement is its own transaction) the CTE ``drains`` also
+    claims the drain request of each kind recorded (``_REQUEST_SQL``'s rule); the caller
+    enqueues the kinds it returns once the statement is done (``drains_enqueue``). Inside
+    a larger transaction the claim must wait for its commit: the caller asks
+    ``drains_request_on_commit`` instead.
+    """
+    work = f"""
+, work AS (
+    INSERT INTO {BackgroundWork._meta.db_table} (kind, namespace, memory_ids, conversation_id)
+    SELECT '{WorkKind.COOCCURRENCE.value}', %(namespace)s, array_agg(id), %(conversation_id)s FROM {accessed}
+    HAVING count(*) >= 2 AND %(conversation_id)s::varchar IS NOT NULL
+    UNION ALL
+    SELECT '{WorkKind.CATALYST.value}', %(namespace)s, array_agg(id), NULL FROM {accessed} HAVING count(*) > 0
+    RETURNING kind
+)"""
+    if not claim_drains:
+        return work
+    return work + f"""
+, drains AS (
+    {_REQUEST_SQL.replace("unnest(%s::varchar[]) AS k(kind)", "(SELECT DISTINCT kind FROM work) AS k").strip()}
+)"""
+
+
+def query_work_kinds(*, hits: int, conversation_id: str | None) -> list[str]:
+    """The kinds ``query_work_sql`` records for ``hits`` accessed memories."""
+    kinds = [WorkKind.CATALYST.value] if hits else []
+    if conversation_id and hits >= 2:
+        kinds.append(WorkKind.COOCCURRENCE.value)
+    return sorted(kinds)
 
 
 def legacy_work_record(*, kind: str, memory_ids: list, conversation_id: str | None = None) -> int:
@@ -80,7 +99,13 @@ def _record(rows: list[BackgroundWork]) -> None:
     if not rows:
         return
     BackgroundWork.objects.bulk_create(rows)
-    transaction.on_commit(partial(drains_request, sorted({row.kind for row in rows})))
+    drains_request_on_commit(sorted({row.kind for row in rows}))
+
+
+def drains_request_on_commit(kinds: list[str]) -> None:
+    """``drains_request(kinds)`` once the current transaction commits (at once outside one)."""
+    if kinds:
+        transaction.on_commit(partial(drains_request, kinds))
 
 
 # An upsert: the kind's row is created on first use.
@@ -99,8 +124,6 @@ def drains_request(kinds: Iterable[str]) -> list[str]:
     Never raises: the work is already durable, and a drain that could not be enqueued
     now is enqueued by a later request or the schedule.
     """
-    from django_q.tasks import async_task
-
     try:
         with connection.cursor() as cursor:
             cursor.execute(_REQUEST_SQL, [list(kinds)])
@@ -108,6 +131,13 @@ def drains_request(kinds: Iterable[str]) -> list[str]:
     except DatabaseError:
         logger.warning("could not request a background drain; a later request or the schedule will", exc_info=True)
         return []
+    return drains_enqueue(claimed)
+
+
+def drains_enqueue(claimed: list[str]) -> list[str]:
+    """Enqueue a drain task for each kind whose request was just claimed (committed); returns them."""
+    from django_q.tasks import async_task
+
     for kind in claimed:
         try:
             async_task(DRAIN_TASK, kind, group=f"drain {kind}")

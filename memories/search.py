@@ -13,8 +13,10 @@ its exact similarity and, for the text side, its exact text score; ``memory_quer
 - **Heaviest**: the last resort of the semantic search, ranking exactly in SQL the
   memories outside a pool that could still enter (``ranking``'s formula as SQL).
 
-Nothing here writes; ``configure_hnsw`` sets per-transaction settings, so callers open a
-transaction around it and the statement it serves.
+Nothing here writes. Each PostgreSQL session starts with the HNSW settings of the default
+pool (``hnsw_session_defaults``); ``configure_hnsw`` sets per-transaction settings for a
+larger pool, so callers open a transaction around it and the statement it serves
+(``needs_transaction`` says when).
 """
 
 import hashlib
@@ -80,16 +82,47 @@ def _candidate(row, **extra) -> Candidate:
     )
 
 
-def configure_hnsw(pool_size: int) -> None:
-    """Per-transaction HNSW settings: keep scanning past filtered-out rows; search wide enough
-    for ``pool_size`` rows (at most ``EF_SEARCH_MAX``). Call it inside a transaction."""
-    ef_search = min(max(settings.ANIMA_HNSW_EF_SEARCH, pool_size), EF_SEARCH_MAX)
+_HNSW_SQL = (
+    "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', {local}), "
+    "set_config('hnsw.ef_search', %s, {local}), set_config('hnsw.max_scan_tuples', %s, {local})"
+)
+
+
+def _ef_search(pool_size: int) -> int:
+    return min(max(settings.ANIMA_HNSW_EF_SEARCH, pool_size), EF_SEARCH_MAX)
+
+
+def hnsw_session_defaults(sender, connection, **kwargs) -> None:
+    """``connection_created``: give each new PostgreSQL session the HNSW settings of the
+    default pool (iterative scan, ``ANIMA_HNSW_EF_SEARCH``, ``ANIMA_HNSW_MAX_SCAN_TUPLES``),
+    so a query whose pool fits them sends no ``set_config`` (``configure_hnsw``)."""
+    if connection.vendor != "postgresql":
+        return
+    ef_search = _ef_search(1)
     with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT set_config('hnsw.iterative_scan', 'relaxed_order', true), "
-            "set_config('hnsw.ef_search', %s, true), set_config('hnsw.max_scan_tuples', %s, true)",
-            [str(ef_search), str(settings.ANIMA_HNSW_MAX_SCAN_TUPLES)],
-        )
+        cursor.execute(_HNSW_SQL.format(local="false"), [str(ef_search), str(settings.ANIMA_HNSW_MAX_SCAN_TUPLES)])
+    connection.anima_hnsw_session = (ef_search, settings.ANIMA_HNSW_MAX_SCAN_TUPLES)
+
+
+def configure_hnsw(pool_size: int) -> None:
+    """HNSW settings for a pool of ``pool_size`` rows: keep scanning past filtered-out rows;
+    search wide enough for ``pool_size`` rows (at most ``EF_SEARCH_MAX``).
+
+    Nothing to send when the session already has them (``hnsw_session_defaults``);
+    otherwise per-transaction settings, so call it inside a transaction.
+    """
+    ef_search = _ef_search(pool_size)
+    settings_wanted = (ef_search, settings.ANIMA_HNSW_MAX_SCAN_TUPLES)
+    if getattr(connection, "anima_hnsw_session", None) == settings_wanted and connection.connection is not None:
+        return
+    with connection.cursor() as cursor:
+        cursor.execute(_HNSW_SQL.format(local="true"), [str(ef_search), str(settings.ANIMA_HNSW_MAX_SCAN_TUPLES)])
+
+
+def needs_transaction(pool_size: int) -> bool:
+    """Whether ``configure_hnsw(pool_size)`` sets per-transaction settings."""
+    settings_wanted = (_ef_search(pool_size), settings.ANIMA_HNSW_MAX_SCAN_TUPLES)
+    return getattr(connection, "anima_hnsw_session", None) != settings_wanted
 
 
 def _embeddings(search: CandidateSearch):

@@ -1,13 +1,14 @@
 """What every access does to a memory: counters, φ, the promotion rule, the access row.
 
 An access is a query hit, a duplicate add, a merge or an explicit feedback. For any number of
-memories it costs a constant number of statements and never touches the embedding
-table: one ``UPDATE … FROM (SELECT … ORDER BY id FOR NO KEY UPDATE)`` for counters, φ and
-tier (rows locked in id order, so concurrent accesses cannot deadlock; ``NO KEY``, so
-the foreign-key checks of a co-occurrence drain, which lock the same memories ``KEY
-SHARE``, neither wait for it nor deadlock with it), one bulk insert
-of ``MemoryAccess`` rows and, when some memory crossed a threshold, one bulk insert of
-``TierPromotion`` rows.
+memories it is one statement, and never touches the embedding table: an ``UPDATE … FROM
+(SELECT … ORDER BY id FOR NO KEY UPDATE)`` for counters, φ and tier (rows locked in id
+order, so concurrent accesses cannot deadlock; ``NO KEY``, so the foreign-key checks of a
+co-occurrence drain, which lock the same memories ``KEY SHARE``, neither wait for it nor
+deadlock with it), with, as CTEs of the same statement, the ``MemoryAccess`` rows, the
+``TierPromotion`` rows of the memories that crossed a threshold and, for a query, its
+background work and drain request (``memories.background.query_work_sql``). One round trip
+is one commit when no transaction is open: a query pays for its bookkeeping once.
 
 The promotion rule and its audit rows belong to ``memories.services.tiers``; φ moves by the
 caller's ``phi_increment`` (negative for a "not useful" feedback) and stays in the range
@@ -15,13 +16,16 @@ of ``memories.ranking`` (``clamp_phi_sql``).
 """
 
 from dataclasses import dataclass
+from functools import partial
 from uuid import UUID
 
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 
 from anima_site import metrics
-from memories.models import Memory, MemoryAccess
+from memories import background
+from memories.background import query_work_kinds
+from memories.models import Memory, MemoryAccess, TierPromotion
 from memories.ranking import clamp_phi_sql
 from memories.services.tiers import (
     REASON_ACCESS,
@@ -29,7 +33,7 @@ from memories.services.tiers import (
     TierMove,
     promoted_tier_sql,
     promotion_thresholds,
-    tier_changes_audit,
+    tier_promotion_rows,
 )
 
 
@@ -56,16 +60,27 @@ WITH target AS (
 ), changed AS (
     SELECT id, {promoted_tier_sql(tier="old_tier", count="old_count")} AS new_tier
     FROM target
-)
-UPDATE memories_memory m SET
-    access_count = t.old_count + 1,
-    last_accessed = %(now)s,
-    resonance_phi = {clamp_phi_sql("t.old_phi + %(phi_increment)s")},
-    tier = COALESCE(c.new_tier, t.old_tier),
-    tier_last_updated = CASE WHEN c.new_tier IS NULL THEN m.tier_last_updated ELSE %(now)s END
-FROM target t JOIN changed c ON c.id = t.id
-WHERE m.id = t.id
-RETURNING {{columns}}, t.old_tier, t.old_last_accessed
+), accessed AS (
+    UPDATE memories_memory m SET
+        access_count = t.old_count + 1,
+        last_accessed = %(now)s,
+        resonance_phi = {clamp_phi_sql("t.old_phi + %(phi_increment)s")},
+        tier = COALESCE(c.new_tier, t.old_tier),
+        tier_last_updated = CASE WHEN c.new_tier IS NULL THEN m.tier_last_updated ELSE %(now)s END
+    FROM target t JOIN changed c ON c.id = t.id
+    WHERE m.id = t.id
+    RETURNING {{columns}}, t.old_tier, t.old_last_accessed
+), access_rows AS (
+    INSERT INTO {MemoryAccess._meta.db_table} (memory_id, conversation_id, accessed_at)
+    SELECT id, %(conversation_id)s, %(now)s FROM accessed
+), promotions AS (
+    INSERT INTO {TierPromotion._meta.db_table}
+        (memory_id, from_tier, to_tier, reason, access_count_at_promotion, days_since_last_access, created_at)
+    SELECT id, old_tier, tier, %(reason)s, access_count,
+           EXTRACT(EPOCH FROM (%(now)s - old_last_accessed)) / 86400.0, %(now)s
+    FROM accessed WHERE tier <> old_tier
+){{work}}
+SELECT accessed.*{{claimed}} FROM accessed
 """
 
 
@@ -75,31 +90,43 @@ def memories_record_access(
     memory_ids: list[UUID],
     conversation_id: str | None = None,
     phi_increment: float = 0.0,
+    query_work: bool = False,
 ) -> AccessResult:
-    """Count one access of each live memory in ``memory_ids``; apply the promotion rule."""
+    """Count one access of each live memory in ``memory_ids``; apply the promotion rule.
+
+    With ``query_work`` the same statement records what a query's hits leave for the
+    background (``memories.background.query_work_sql``) and, outside a transaction,
+    claims their drain requests.
+    """
     if not memory_ids:
         return AccessResult(memories={}, promotions=[])
     now = timezone.now()
-    sql = _ACCESS_SQL.replace("{columns}", _returned_columns())
+    claim_drains = query_work and not connection.in_atomic_block
+    work = background.query_work_sql(accessed="accessed", claim_drains=claim_drains) if query_work else ""
+    claimed = ", (SELECT array_agg(kind) FROM drains) AS claimed_drains" if claim_drains else ""
+    sql = _ACCESS_SQL.replace("{columns}", _returned_columns()).replace("{work}", work).replace("{claimed}", claimed)
     params = {
         "ids": list(memory_ids),
         "namespace": namespace,
         "now": now,
         "phi_increment": phi_increment,
+        "conversation_id": conversation_id,
+        "reason": REASON_ACCESS,
         **promotion_thresholds(),
     }
-    with transaction.atomic():
-        rows = list(Memory.objects.raw(sql, params))
-        MemoryAccess.objects.bulk_create(
-            [MemoryAccess(memory_id=row.id, conversation_id=conversation_id, accessed_at=now) for row in rows]
-        )
-        moves = [
-            TierMove(row.id, row.old_tier, row.tier, row.access_count, row.old_last_accessed)
-            for row in rows
-            if row.tier != row.old_tier
-        ]
-        audit = tier_changes_audit(moves, reason=REASON_ACCESS, now=now)
-    metrics.record_promotions(audit, reason=REASON_ACCESS)
+    rows = list(Memory.objects.raw(sql, params))
+    if query_work:
+        if claim_drains:
+            background.drains_enqueue(sorted(rows[0].claimed_drains or []) if rows else [])
+        else:
+            background.drains_request_on_commit(query_work_kinds(hits=len(rows), conversation_id=conversation_id))
+    moves = [
+        TierMove(row.id, row.old_tier, row.tier, row.access_count, row.old_last_accessed)
+        for row in rows
+        if row.tier != row.old_tier
+    ]
+    audit = tier_promotion_rows(moves, reason=REASON_ACCESS, now=now)  # written by the statement
+    transaction.on_commit(partial(metrics.record_promotions, audit, reason=REASON_ACCESS))
     return AccessResult(
         memories={row.id: row for row in rows},
         promotions=[Promotion(memory_id=p.memory_id, from_tier=p.from_tier, to_tier=p.to_tier) for p in audit],

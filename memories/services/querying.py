@@ -27,6 +27,7 @@ LoCoMo result.
 
 import time
 from collections.abc import Callable
+from contextlib import nullcontext
 from dataclasses import dataclass, field
 
 from django.conf import settings
@@ -34,7 +35,6 @@ from django.db import transaction
 from django.utils import timezone
 
 from memories import ranking, search
-from memories.background import work_after_query
 from memories.embeddings import embed_texts
 from memories.filters import MemoryFilters
 from memories.models import Memory
@@ -74,6 +74,10 @@ class QueryResult:
     query_time_ms: float = 0.0
 
 
+def _first_pool_size(limit: int) -> int:
+    return max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
+
+
 def _rank_key(candidate: Candidate):
     return ranking.rank_key(candidate.weight, candidate.phi, candidate.memory_id)
 
@@ -87,7 +91,7 @@ def _ranked(candidates: list[Candidate], *, weigh: Weigh) -> list[Candidate]:
 def _semantic_ranking(
     candidate_search: CandidateSearch, *, limit: int, threshold: float, weigh: Weigh, half_life_days, now
 ) -> list[Candidate]:
-    size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
+    size = _first_pool_size(limit)
     phi_top = None
     while True:
         search.configure_hnsw(size)
@@ -129,7 +133,7 @@ def _hybrid_ranking(
 ) -> list[Candidate]:
     """The union of the vector pool and the text pool, each candidate scored exactly: the
     vector pool's rows carry their text score, the text pool's their similarity."""
-    size = max(POOL_FACTOR * limit, settings.ANIMA_QUERY_POOL_MIN)
+    size = _first_pool_size(limit)
     terms = search.text_terms(namespace=candidate_search.namespace, query=query, generation=generation)
     search.configure_hnsw(size)
     vector_pool = search.vector_pool(search=candidate_search, size=size, terms=terms if terms.lexemes else None)
@@ -182,7 +186,12 @@ def memory_query(
         model_id=embedded.model_id,
         filters=filters or MemoryFilters(),
     )
-    with transaction.atomic():
+    # Reads and the access write need no common transaction (the write skips a memory
+    # deleted meanwhile, and its hit is dropped below), unless the pool needs
+    # per-transaction HNSW settings: the default hybrid query then is two statements and
+    # one commit (``memories.services.access``).
+    own_transaction = mode != MODE_HYBRID or search.needs_transaction(_first_pool_size(limit))
+    with transaction.atomic() if own_transaction else nullcontext():
         if mode == MODE_HYBRID:
             ranked = _hybrid_ranking(
                 candidate_search,
@@ -206,8 +215,8 @@ def memory_query(
             memory_ids=[c.memory_id for c in ranked],
             conversation_id=conversation_id,
             phi_increment=ranking.query_phi_increment(),
+            query_work=True,
         )
-        work_after_query(namespace=namespace, memory_ids=list(access.memories), conversation_id=conversation_id)
     hits = [
         QueryHit(access.memories[c.memory_id], c.similarity, c.relevance, c.weight, c.text_score, c.truncated)
         for c in ranked

@@ -70,7 +70,15 @@ def promotion_thresholds() -> dict[str, int]:
 
 def tier_changes_audit(moves: list[TierMove], *, reason: str, now: datetime) -> list[TierPromotion]:
     """Write one ``TierPromotion`` row per move (one INSERT, none when nothing moved)."""
-    rows = [
+    rows = tier_promotion_rows(moves, reason=reason, now=now)
+    if rows:
+        TierPromotion.objects.bulk_create(rows)
+    return rows
+
+
+def tier_promotion_rows(moves: list[TierMove], *, reason: str, now: datetime) -> list[TierPromotion]:
+    """The audit rows of ``moves``, unsaved (``memories.services.access`` writes its own in SQL)."""
+    return [
         TierPromotion(
             memory_id=move.memory_id,
             from_tier=move.from_tier,
@@ -82,9 +90,6 @@ def tier_changes_audit(moves: list[TierMove], *, reason: str, now: datetime) -> 
         )
         for move in moves
     ]
-    if rows:
-        TierPromotion.objects.bulk_create(rows)
-    return rows
 
 
 @dataclass(frozen=True)
