@@ -24,14 +24,16 @@ from collections import Counter
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
+from functools import cached_property, partial
 from datetime import datetime
 from uuid import UUID
 
 from django.conf import settings
 from django.core.cache import caches
 from django.db import connection
-from django.db.models import BooleanField, F, FloatField, QuerySet
+from django.db.models import BooleanField, F, FloatField, QuerySet, Value
 from django.db.models.expressions import RawSQL
+from pgvector import Vector
 from pgvector.django import CosineDistance
 
 from memories import ranking
@@ -57,6 +59,11 @@ class CandidateSearch:
     vector: object  # a sequence of floats (numpy array) of the model's dimension
     model_id: str
     filters: MemoryFilters = MemoryFilters()
+
+    @cached_property
+    def vector_text(self) -> str:
+        """The vector as pgvector's text literal, made once per query (pgvector's own format)."""
+        return Vector(self.vector).to_text()
 
 
 @dataclass
@@ -137,7 +144,7 @@ def nearest_embeddings(*, search: CandidateSearch, exclude: UUID | None = None) 
     rows = _embeddings(search)
     if exclude is not None:
         rows = rows.exclude(memory_id=exclude)
-    return rows.annotate(distance=CosineDistance("embedding", search.vector)).order_by("distance")
+    return rows.annotate(distance=CosineDistance("embedding", Value(search.vector_text))).order_by("distance")
 
 
 def candidate_pool_queryset(*, search: CandidateSearch, size: int, terms: "TextTerms | None" = None):
@@ -150,7 +157,7 @@ def _exact_pool_queryset(*, search: CandidateSearch, size: int, terms: "TextTerm
     """The same pool by an exact scan of the filtered rows (``+ 0`` keeps the HNSW index out)."""
     rows = (
         _embeddings(search)
-        .annotate(distance=CosineDistance("embedding", search.vector) + 0)
+        .annotate(distance=CosineDistance("embedding", Value(search.vector_text)) + 0)
         .order_by("distance", "memory_id")
     )
     return _with_text_score(rows, terms)[:size]
@@ -178,12 +185,42 @@ def pool_sizes_recorded() -> Iterator[Counter]:
         _pool_size_recorders.remove(sizes)
 
 
+#: The default query's pool statement, compiled by the ORM once per (size, number of
+#: scored words) and reused with its parameters (``_pool_rows``); at most this many shapes.
+_POOL_STATEMENTS: dict[tuple[int, int | None], str] = {}
+POOL_STATEMENTS_MAX = 512
+
+
+def _pool_rows(*, search: CandidateSearch, size: int, terms: "TextTerms | None") -> list[tuple]:
+    """``candidate_pool_queryset``'s rows. Under the default filters (every query that
+    sets none) its SQL depends only on ``size`` and the number of words scored, so it is
+    compiled once per shape and reused: the ORM's work per query is then one dict read.
+    The shape's parameters are checked against the ORM's own when it is compiled; any
+    other layout, or any filter, runs the queryset as it is."""
+    queryset = partial(candidate_pool_queryset, search=search, size=size, terms=terms)
+    if search.filters != MemoryFilters():
+        return list(queryset())
+    scored = [] if terms is None else [value for pair in zip(map(terms.literal, terms.lexemes), terms.idfs) for value in pair]
+    params = [search.vector_text, *scored, search.model_id, search.namespace]
+    shape = (size, None if terms is None else len(terms.lexemes))
+    sql = _POOL_STATEMENTS.get(shape)
+    if sql is None:
+        sql, compiled = queryset().query.sql_with_params()
+        if list(compiled) != params:
+            return list(queryset())
+        if len(_POOL_STATEMENTS) < POOL_STATEMENTS_MAX:
+            _POOL_STATEMENTS[shape] = sql
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        return cursor.fetchall()
+
+
 def vector_pool(*, search: CandidateSearch, size: int, terms: "TextTerms | None" = None) -> list[Candidate]:
     """The ``size`` nearest live memories that pass the filters, most similar first; with
     ``terms`` each with its text score."""
     for sizes in _pool_size_recorders:
         sizes[size] += 1
-    rows = list(candidate_pool_queryset(search=search, size=size, terms=terms))
+    rows = _pool_rows(search=search, size=size, terms=terms)
     if len(rows) < size and search.filters.narrows():
         # A short pool under a filter may mean the iterative scan hit hnsw.max_scan_tuples
         # before finding enough matches (a filter matching < 1 % of the namespace). Then
@@ -324,10 +361,6 @@ def _text_terms(*, namespace: str, query: str) -> TextTerms:
     )
 
 
-def _vector_literal(vector) -> str:
-    return "[" + ",".join(repr(float(x)) for x in vector) + "]"
-
-
 def text_score_expression(terms: TextTerms) -> RawSQL:
     """A memory's text score: the sum of the idfs of the question's words it contains."""
     parts = ["(CASE WHEN memories_memory.search_vector @@ %s::tsquery THEN %s::float8 ELSE 0 END)"] * len(terms.lexemes)
@@ -355,7 +388,7 @@ def text_pool(*, search: CandidateSearch, terms: TextTerms, size: int) -> list[C
             f"SELECT b.id, e.embedding <=> %s::vector, m.resonance_phi, e.truncated, m.last_accessed, b.text_score "
             f"FROM best b JOIN {Memory._meta.db_table} m ON m.id = b.id "
             f"JOIN {MemoryEmbedding._meta.db_table} e ON e.memory_id = b.id AND e.embedding_model = %s",
-            [*best_params, _vector_literal(search.vector), search.model_id],
+            [*best_params, search.vector_text, search.model_id],
         )
         found = [_candidate(row[:-1], text_score=row[-1]) for row in cursor.fetchall()]
     found.sort(key=lambda c: (-c.text_score, str(c.memory_id)))

@@ -16,10 +16,9 @@ of ``memories.ranking`` (``clamp_phi_sql``).
 """
 
 from dataclasses import dataclass
-from functools import partial
 from uuid import UUID
 
-from django.db import connection, transaction
+from django.db import connection
 from django.utils import timezone
 
 from anima_site import metrics
@@ -126,7 +125,7 @@ def memories_record_access(
         if row.tier != row.old_tier
     ]
     audit = tier_promotion_rows(moves, reason=REASON_ACCESS, now=now)  # written by the statement
-    transaction.on_commit(partial(metrics.record_promotions, audit, reason=REASON_ACCESS))
+    metrics.record_promotions(audit, reason=REASON_ACCESS)
     return AccessResult(
         memories={row.id: row for row in rows},
         promotions=[Promotion(memory_id=p.memory_id, from_tier=p.from_tier, to_tier=p.to_tier) for p in audit],

@@ -1,8 +1,12 @@
 import numpy as np
 import pytest
+from django.conf import settings
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 
-from memories.models import Memory, MemoryAccess, MemoryEmbedding, Tier, TierPromotion
+from memories import search
+from memories.filters import MemoryFilters
+from memories.models import BackgroundWork, Memory, MemoryAccess, MemoryEmbedding, Tier, TierPromotion
 from memories.services.access import memories_record_access
 from tests.api_paths import ADD, QUERY
 from tests.factories import axis, make_memories
@@ -331,3 +335,62 @@ def test_query_finds_meaning_with_the_real_model(post_json):
     response = post_json(QUERY, {"query": "Which food must Dana avoid?", "limit": 1})
 
     assert contents(response) == ["Dana is allergic to peanuts."]
+
+
+def _pool_ids(candidate_search, terms):
+    return [(c.memory_id, round(c.similarity, 6), c.text_score) for c in search.vector_pool(search=candidate_search, size=3, terms=terms)]
+
+
+def test_the_default_pool_statement_is_compiled_once_and_answers_as_the_queryset_does(django_assert_num_queries):
+    make_memories([{"content": f"walk the dog {i}", "vector": axis(0, 1 + i, 0.1 * (i + 1))} for i in range(5)])
+    terms = search.TextTerms(lexemes=["dog"], idfs=[1.5], matched=["dog"])
+    candidate_search = search.CandidateSearch(namespace="default", vector=axis(0), model_id=settings.ANIMA_EMBEDDING_MODEL)
+    search._POOL_STATEMENTS.clear()
+
+    first = _pool_ids(candidate_search, terms)
+    with django_assert_num_queries(1) as again:
+        second = _pool_ids(candidate_search, terms)
+
+    expected = [
+        (memory_id, round(1.0 - distance, 6), text_score)
+        for memory_id, distance, _, _, _, text_score in search.candidate_pool_queryset(search=candidate_search, size=3, terms=terms)
+    ]
+    assert first == second == expected
+    assert [c.text_score for c in search.vector_pool(search=candidate_search, size=3, terms=terms)] == [1.5] * 3
+    assert list(search._POOL_STATEMENTS) == [(3, 1)]
+    assert again.captured_queries[0]["sql"].startswith('SELECT "memories_memoryembedding"."memory_id"')
+
+
+def test_a_filtered_pool_is_not_compiled_ahead():
+    make_memories([{"content": "tagged", "vector": axis(0), "tags": ["x"]}, {"content": "plain", "vector": axis(0, 1, 0.2)}])
+    filtered = search.CandidateSearch(
+        namespace="default", vector=axis(0), model_id=settings.ANIMA_EMBEDDING_MODEL, filters=MemoryFilters(tags=["x"])
+    )
+    search._POOL_STATEMENTS.clear()
+
+    pool = search.vector_pool(search=filtered, size=5)
+
+    assert [c.memory_id for c in pool] == list(Memory.objects.filter(content="tagged").values_list("id", flat=True))
+    assert search._POOL_STATEMENTS == {}
+
+
+def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_embedder):
+    make_memories([{"content": f"note {i}", "vector": axis(0, 1, 0.1 * i)} for i in range(3)])
+    # No word of the question is in a memory: no text pool (a question with one adds a statement).
+    fake_embedder.vectors["anything else?"] = axis(0)
+    post_json(QUERY, {"query": "anything else?", "conversationId": "c1"})  # the session's first
+
+    with CaptureQueriesContext(connection) as captured:
+        response = post_json(QUERY, {"query": "anything else?", "conversationId": "c1"})
+
+    statements = [q["sql"].split()[:2] for q in captured.captured_queries]
+    assert response.status_code == 200
+    assert len(response.json()["data"]["memories"]) == 3
+    assert statements == [
+        ["SELECT", '"meta_apikey"."id",'],  # the request's API key
+        ["SELECT", "token"],  # the namespace's cache generation (the embedding is cached)
+        ["SELECT", '"memories_memoryembedding"."memory_id"'],  # the vector pool (HNSW)
+        ["WITH", "target"],  # the access, its rows and the query's background work
+    ]
+    assert sorted(BackgroundWork.objects.values_list("kind", flat=True)) == ["catalyst", "catalyst", "cooccurrence", "cooccurrence"]
+    assert MemoryAccess.objects.count() == 6
