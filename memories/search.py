@@ -36,6 +36,7 @@ from django.db.models.expressions import RawSQL
 from pgvector import Vector
 from pgvector.django import CosineDistance
 
+from anima_site.db import CompiledRows
 from memories import ranking
 from memories.filters import MemoryFilters
 from memories.models import Memory, MemoryEmbedding, TierCount
@@ -185,34 +186,43 @@ def pool_sizes_recorded() -> Iterator[Counter]:
         _pool_size_recorders.remove(sizes)
 
 
-#: The default query's pool statement, compiled by the ORM once per (size, number of
-#: scored words) and reused with its parameters (``_pool_rows``); at most this many shapes.
-_POOL_STATEMENTS: dict[tuple[int, int | None], str] = {}
-POOL_STATEMENTS_MAX = 512
+#: The default query's pool statement, compiled once per (size, number of words scored).
+_POOL_STATEMENTS = CompiledRows()
+
+
+def _slot_pool_queryset(*, size: int, words: int, namespace: str, model: str, vector: str, **scores):
+    """``candidate_pool_queryset`` of the default filters from plain values, as
+    ``CompiledRows`` builds it: ``vector`` the text literal, ``w<i>``/``i<i>`` each scored
+    word's tsquery literal and idf."""
+    slot_search = CandidateSearch(namespace=namespace, vector=None, model_id=model)
+    slot_search.__dict__["vector_text"] = vector  # the cached property, given
+    terms = None
+    if words is not None:
+        terms = _LiteralTerms(
+            lexemes=[scores[f"w{i}"] for i in range(words)], idfs=[scores[f"i{i}"] for i in range(words)]
+        )
+    return candidate_pool_queryset(search=slot_search, size=size, terms=terms)
 
 
 def _pool_rows(*, search: CandidateSearch, size: int, terms: "TextTerms | None") -> list[tuple]:
     """``candidate_pool_queryset``'s rows. Under the default filters (every query that
-    sets none) its SQL depends only on ``size`` and the number of words scored, so it is
-    compiled once per shape and reused: the ORM's work per query is then one dict read.
-    The shape's parameters are checked against the ORM's own when it is compiled; any
-    other layout, or any filter, runs the queryset as it is."""
-    queryset = partial(candidate_pool_queryset, search=search, size=size, terms=terms)
+    sets none) its SQL depends only on ``size`` and the number of words scored: compiled
+    once per shape (``CompiledRows``), so the ORM's work per query is a dict read. Any
+    filter runs the queryset as it is."""
     if search.filters != MemoryFilters():
-        return list(queryset())
-    scored = [] if terms is None else [value for pair in zip(map(terms.literal, terms.lexemes), terms.idfs) for value in pair]
-    params = [search.vector_text, *scored, search.model_id, search.namespace]
-    shape = (size, None if terms is None else len(terms.lexemes))
-    sql = _POOL_STATEMENTS.get(shape)
-    if sql is None:
-        sql, compiled = queryset().query.sql_with_params()
-        if list(compiled) != params:
-            return list(queryset())
-        if len(_POOL_STATEMENTS) < POOL_STATEMENTS_MAX:
-            _POOL_STATEMENTS[shape] = sql
-    with connection.cursor() as cursor:
-        cursor.execute(sql, params)
-        return cursor.fetchall()
+        return list(candidate_pool_queryset(search=search, size=size, terms=terms))
+    words = None if terms is None else len(terms.lexemes)
+    scores = {}
+    for i, (lexeme, idf) in enumerate(zip(terms.lexemes, terms.idfs) if terms else ()):
+        scores[f"w{i}"], scores[f"i{i}"] = terms.literal(lexeme), idf
+    return _POOL_STATEMENTS.rows(
+        (size, words),
+        partial(_slot_pool_queryset, size=size, words=words),
+        namespace=search.namespace,
+        model=search.model_id,
+        vector=search.vector_text,
+        **scores,
+    )
 
 
 def vector_pool(*, search: CandidateSearch, size: int, terms: "TextTerms | None" = None) -> list[Candidate]:
@@ -312,6 +322,15 @@ class TextTerms:
     @property
     def any_of(self) -> str:
         return " | ".join(self.literal(lexeme) for lexeme in self.matched)
+
+
+@dataclass(frozen=True)
+class _LiteralTerms(TextTerms):
+    """Terms whose lexemes are given as tsquery literals already (``_slot_pool_queryset``)."""
+
+    @staticmethod
+    def literal(lexeme: str) -> str:
+        return lexeme
 
 
 def _namespace_size(namespace: str) -> int:

@@ -1,11 +1,17 @@
-"""anima_site.db: timestamptz values parsed by psycopg's C loader, as Django's own loader would."""
+"""anima_site.db: timestamptz values parsed by psycopg's C loader, as Django's own loader would;
+hot-path statements compiled once per shape."""
 
 import datetime
 
 import pytest
 from django.db import connection
 from django.db.backends.postgresql.psycopg_any import BaseTzLoader
+from django.test.utils import CaptureQueriesContext
 from psycopg.pq import Format
+
+from anima_site.db import CompiledRows
+from memories.models import Memory
+from tests.factories import make_memories
 
 pytestmark = pytest.mark.django_db
 
@@ -46,3 +52,46 @@ def test_timestamptz_values_equal_djangos_loader():
 
     django_loader = DjangoLoader(connection.connection.adapters.types["timestamptz"].oid, connection.connection)
     assert _loaded(SAMPLES) == [django_loader.load(text.encode()) for text in texts]
+
+
+def _by_namespace(*, namespace):
+    return Memory.objects.filter(namespace=namespace).order_by("content").values_list("content", "tier")
+
+
+def _by_word(*, word):
+    return Memory.objects.filter(content__icontains=word).order_by("content").values_list("content", flat=False)
+
+
+def test_compiled_rows_compile_once_per_shape_and_answer_as_the_queryset():
+    make_memories([{"content": "a1"}, {"content": "a2"}], namespace="ns-a", with_embeddings=False)
+    make_memories([{"content": "b1"}], namespace="ns-b", with_embeddings=False)
+    statements = CompiledRows()
+
+    first = statements.rows("by namespace", _by_namespace, namespace="ns-a")
+    with CaptureQueriesContext(connection) as captured:
+        second = statements.rows("by namespace", _by_namespace, namespace="ns-b")
+
+    assert first == list(_by_namespace(namespace="ns-a")) == [("a1", "active"), ("a2", "active")]
+    assert second == list(_by_namespace(namespace="ns-b")) == [("b1", "active")]
+    assert statements.shapes() == ["by namespace"]
+    assert len(captured.captured_queries) == 1
+
+
+def test_compiled_rows_refuse_a_value_the_orm_rewrites():
+    # icontains wraps (and escapes) the value: the marker is not a parameter of its own.
+    make_memories([{"content": "50% off"}, {"content": "500 off"}], with_embeddings=False)
+    statements = CompiledRows()
+
+    rows = statements.rows("by word", _by_word, word="0%")
+
+    assert rows == [("50% off",)]
+    assert statements.shapes() == []
+
+
+def test_compiled_rows_keep_at_most_max_shapes():
+    statements = CompiledRows(max_shapes=1)
+
+    statements.rows(1, _by_namespace, namespace="x")
+    statements.rows(2, _by_namespace, namespace="x")
+
+    assert statements.shapes() == [1]

@@ -4,14 +4,19 @@ statement, then the chosen memories whole in a second."""
 
 import math
 from dataclasses import dataclass
+from functools import partial
 
 from django.db.models.functions import Length
+
+from anima_site.db import CompiledRows
 
 from memories.models import CURRENT, LIVE, Memory, Tier
 from memories.selectors.memories import memory_output_queryset
 from memories.selectors.tiers import tier_distribution
 
 THREAD_SHARE = 0.7
+#: ``bootstrap_queryset`` compiled once per set of sizes (``CompiledRows``).
+_STATEMENTS = CompiledRows()
 
 
 @dataclass(frozen=True)
@@ -89,16 +94,14 @@ def memories_bootstrap(
     may still fit.
     """
     active_cap = min(limit if active_limit is None else active_limit, limit) if include_active else 0
-    rows = [
-        _Candidate(*row)
-        for row in bootstrap_queryset(
-            namespace=namespace,
-            pinned_size=limit,
-            active_size=active_cap,
-            thread_size=limit if include_thread else 0,
-            stable_size=limit if include_stable else 0,
-        )
-    ]
+    sizes = {
+        "pinned_size": limit,
+        "active_size": active_cap,
+        "thread_size": limit if include_thread else 0,
+        "stable_size": limit if include_stable else 0,
+    }
+    shape = tuple(sizes.values())
+    rows = [_Candidate(*row) for row in _STATEMENTS.rows(shape, partial(bootstrap_queryset, **sizes), namespace=namespace)]
     pinned = sorted((m for m in rows if m.pinned), key=lambda m: (-m.resonance_phi, str(m.id)))
     by_tier: dict[str, list[_Candidate]] = {Tier.ACTIVE: [], Tier.THREAD: [], Tier.STABLE: [], Tier.NETWORK: []}
     for memory in rows:

@@ -3,13 +3,22 @@ one memory's tier history."""
 
 from uuid import UUID
 
+from anima_site.db import CompiledRows
 from memories.models import Tier, TierCount, TierPromotion
+
+
+#: ``tier_counts``'s one statement, compiled once (``CompiledRows``): bootstrap reads it.
+_STATEMENTS = CompiledRows()
+
+
+def _tier_counts_queryset(*, namespace: str):
+    return TierCount.objects.filter(namespace=namespace).values_list("tier", "count")
 
 
 def tier_counts(*, namespace: str) -> dict[str, int]:
     """Live memories of every tier and their ``total``, from the trigger-maintained counts
     (a few rows, whatever the size)."""
-    counts = dict(TierCount.objects.filter(namespace=namespace).values_list("tier", "count"))
+    counts = dict(_STATEMENTS.rows("tier counts", _tier_counts_queryset, namespace=namespace))
     distribution = {tier: int(counts.get(tier, 0)) for tier in Tier.values}
     distribution["total"] = sum(distribution.values())
     return distribution

@@ -357,7 +357,7 @@ def test_the_default_pool_statement_is_compiled_once_and_answers_as_the_queryset
     ]
     assert first == second == expected
     assert [c.text_score for c in search.vector_pool(search=candidate_search, size=3, terms=terms)] == [1.5] * 3
-    assert list(search._POOL_STATEMENTS) == [(3, 1)]
+    assert search._POOL_STATEMENTS.shapes() == [(3, 1)]
     assert again.captured_queries[0]["sql"].startswith('SELECT "memories_memoryembedding"."memory_id"')
 
 
@@ -371,7 +371,7 @@ def test_a_filtered_pool_is_not_compiled_ahead():
     pool = search.vector_pool(search=filtered, size=5)
 
     assert [c.memory_id for c in pool] == list(Memory.objects.filter(content="tagged").values_list("id", flat=True))
-    assert search._POOL_STATEMENTS == {}
+    assert search._POOL_STATEMENTS.shapes() == []
 
 
 def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_embedder):
