@@ -745,6 +745,7 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
                 entry["queryServiceMs"] = entry["latency"].pop("query_service_ms")
                 entry["poolSizes"] = {str(size): count for size, count in sorted(pool_sizes.items())}
                 entry["agreement"] = measure_agreement(probe, queries=options.agreement_queries)
+                entry["embeddingMs"] = measure_embedding(options.iterations, seed=probe_seed + size)
                 entry["liveMemories"] = tier_distribution(namespace=namespace)["total"]
                 if options.profile and size == max(options.sizes):
                     log(f"  profiling {options.profile} requests per operation")
@@ -775,6 +776,20 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
             namespace_remove(namespace=namespace, key_id=key.pk)
             log(f"removed namespace {namespace}, its API key and {work} rows of background work still pending")
     return report
+
+
+def measure_embedding(iterations: int, *, seed: int) -> dict:
+    """The model alone on one new text (the add and new-query targets are this plus a budget):
+    the provider's ``embed_many`` of one text no cache has seen, in this process."""
+    provider = get_provider()
+    provider.embed_many([unique_memory_text(seed)])  # warm
+    times = []
+    for index in range(iterations):
+        text = unique_memory_text(seed + index)
+        started = time.perf_counter()
+        provider.embed_many([text])
+        times.append((time.perf_counter() - started) * 1000)
+    return latency_stats(times)
 
 
 def measure_http(base_url: str, key: str, corpus: Corpus, iterations: int, seed: int) -> dict:

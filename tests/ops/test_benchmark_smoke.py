@@ -15,6 +15,7 @@ from django.core.management import call_command
 
 from locustfiles.budget import EndpointStats, budget_violations, p95_budgets
 from locustfiles.loadrun import read_stats
+from locustfiles.report import evaluate_targets
 from locustfiles.texts import MEMORY_TEXT_COUNT, QUERY_TEXTS, memory_text
 from django_q.conf import Conf
 from django_q.models import OrmQ, Task
@@ -28,6 +29,7 @@ BYSTANDER = "smoke-bystander"
 TARGET_IDS = {
     "query_warm_p50",
     "query_warm_p95",
+    "query_new_p50",
     "query_scale_ratio",
     "agreement",
     "add_new_p50",
@@ -99,6 +101,7 @@ def test_a_small_run_writes_json_markdown_and_png(smoke_run):
         assert entry["liveMemories"] >= entry["size"]
     assert {"cpuCount", "cpuModel", "memoryGiB", "python", "postgresql", "pgvector"} <= set(report["machine"])
     assert {row["id"] for row in report["targets"]} == TARGET_IDS
+    assert all(entry["embeddingMs"]["p50"] > 0 for entry in report["sizes"])
     assert (out / "smoke.md").read_text().startswith("# Anima benchmark")
     assert (out / "smoke-query-latency.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
@@ -159,3 +162,43 @@ def test_the_locustfile_compiles():
     path = Path(settings.BASE_DIR) / "locustfiles" / "locustfile.py"
 
     compile(path.read_text(), str(path), "exec")
+
+
+def _series(p50, p95=None):
+    return {"p50": p50, "p95": p95 or p50, "p99": p95 or p50}
+
+
+def test_targets_judge_the_http_series_and_bound_adds_by_the_embedding_time():
+    in_process = {name: _series(99.0) for name in ("query_warm", "query_cold", "add_new", "add_duplicate", "bootstrap")}
+    http = {
+        "query_warm": _series(9.0, 19.0),
+        "query_cold": _series(31.0),
+        "add_new": _series(29.0),
+        "add_duplicate": _series(4.0),
+        "bootstrap": _series(6.0),
+    }
+    report = {
+        "sizes": [
+            {"latency": {**in_process, "query_warm": _series(10.0)}},
+            {"latency": {**in_process, "query_warm": _series(12.0)}, "agreement": {"mean": 0.995}, "embeddingMs": _series(20.0)},
+        ],
+        "http": {"latency": http},
+        "locust": {
+            "mix": {"total": {"failures": 0}, "endpoints": {"query": {"p95": 80.0}, "add": {"p95": 120.0}}},
+            "saturation": {"total": {"failures": 1, "requestsPerSecond": 160.0}},
+        },
+    }
+
+    met = {row["id"]: (row["measured"], row["met"]) for row in evaluate_targets(report)}
+
+    assert met["query_warm_p50"] == (9.0, True)  # HTTP, not the in-process 12
+    assert met["query_new_p50"] == (31.0, False)  # embedding 20 + 10
+    assert met["add_new_p50"] == (29.0, False)  # embedding 20 + 8
+    assert met["add_duplicate_p50"] == (4.0, True)
+    assert met["bootstrap_p50"] == (6.0, False)
+    assert met["query_scale_ratio"] == (1.2, True)
+    assert met["agreement"] == (0.995, True)
+    assert met["locust_mix"] == (120.0, False)
+    assert met["saturation"] == (160.0, False)  # one error
+    shown = {row["id"]: row["target"] for row in evaluate_targets(report)}
+    assert shown["add_new_p50"] == "add, new content, p50 <= embedding + 8 = 28"
