@@ -96,6 +96,8 @@ class QueryBooleanField(serializers.ChoiceField):
 
 
 _ZERO = timedelta(0)
+#: ``AttributeOutput`` plans shared by ``shared_plan_key``.
+_SHARED_PLANS: dict = {}
 
 
 class AttributeOutput(serializers.Serializer):
@@ -112,19 +114,41 @@ class AttributeOutput(serializers.Serializer):
     ``source="*"``), or a source that names a method, is read DRF's way. Not for mappings. ``tests/test_serializers.py`` holds it equal to DRF's output.
     """
 
+    def shared_plan_key(self):
+        """A key under which every instance of this class shares one plan, or None (the
+        default: a plan per instance). A subclass whose fields and methods depend on
+        nothing per instance but this key (no context) may share: building the plan —
+        DRF's deep copy of every declared field — is then done once per process."""
+        return None
+
+    def shared_plan_kwargs(self) -> dict:
+        """What makes a fresh, unbound instance with the same plan (``shared_plan_key``)."""
+        return {}
+
     def _plan(self):
         plan = self.__dict__.get("_attribute_plan")
         if plan is None:
-            plan = []
-            for field in self._readable_fields:
-                plain = (
-                    type(field).get_attribute is serializers.Field.get_attribute
-                    and field.source != "*"
-                    and field.source_attrs
-                )
-                read = attrgetter(".".join(field.source_attrs)) if plain else None
-                plan.append((field.field_name, read, field, _converter(field)))
+            key = self.shared_plan_key()
+            plan = None if key is None else _SHARED_PLANS.get(key)
+            if plan is None:
+                # A shared plan's fields are bound to a fresh instance, not to this one (whose
+                # parent chain holds a response's data).
+                plan = (self if key is None else type(self)(**self.shared_plan_kwargs()))._build_plan()
+                if key is not None:
+                    _SHARED_PLANS[key] = plan
             self.__dict__["_attribute_plan"] = plan
+        return plan
+
+    def _build_plan(self):
+        plan = []
+        for field in self._readable_fields:
+            plain = (
+                type(field).get_attribute is serializers.Field.get_attribute
+                and field.source != "*"
+                and field.source_attrs
+            )
+            read = attrgetter(".".join(field.source_attrs)) if plain else None
+            plan.append((field.field_name, read, field, _converter(field)))
         return plan
 
     def to_representation(self, instance):

@@ -77,3 +77,22 @@ def test_fields_that_are_not_plain_attributes_are_read_drfs_way():
 
     assert serializer.to_representation(MEMORIES[0]) == {"whole": "DANA IS ALLERGIC TO PEANUTS.", "tier_label": "Active"}
     assert serializer.to_representation(MEMORIES[0]) == drf_representation(serializer, MEMORIES[0])
+
+
+def test_memory_output_plans_are_built_once_per_class_and_kind_of_instance():
+    first, second, hit = MemoryOutput(), MemoryOutput(many=True).child, HybridHitOutput()
+    shown = memory(tags=["food"])
+
+    assert first._plan() is second._plan()
+    assert hit._plan() is HybridHitOutput()._plan() is not first._plan()
+    assert MemoryOutput(from_result=True)._plan() is not first._plan()
+    # Bound to a fresh instance of its own, not to the first one asked (whose parent holds a response).
+    assert all(field.parent is not first for _, _, field, _ in first._plan())
+    assert second.to_representation(shown) == drf_representation(MemoryOutput(), shown)
+
+
+def test_a_plain_attribute_output_keeps_a_plan_per_instance():
+    class Shape(AttributeOutput):
+        name = serializers.CharField()
+
+    assert Shape()._plan() is not Shape()._plan()

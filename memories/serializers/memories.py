@@ -315,6 +315,12 @@ class MemoryOutput(AttributeOutput):
             self.from_result = from_result
         super().__init__(*args, **kwargs)
 
+    def shared_plan_key(self):
+        return (type(self), self.from_result)  # no context; fields and methods depend on from_result only
+
+    def shared_plan_kwargs(self) -> dict:
+        return {"from_result": self.from_result}
+
     def get_fields(self):
         fields = super().get_fields()
         if self.from_result:
