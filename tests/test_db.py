@@ -9,7 +9,7 @@ from django.db.backends.postgresql.psycopg_any import BaseTzLoader
 from django.test.utils import CaptureQueriesContext
 from psycopg.pq import Format
 
-from anima_site.db import CompiledRows
+from anima_site.db import CompiledRows, instances_from_rows
 from memories.models import Memory
 from tests.factories import make_memories
 
@@ -95,3 +95,18 @@ def test_compiled_rows_keep_at_most_max_shapes():
     statements.rows(2, _by_namespace, namespace="x")
 
     assert statements.shapes() == [1]
+
+
+def test_instances_from_rows_convert_columns_as_the_orm_does():
+    [made] = make_memories([{"content": "with metadata", "metadata": {"k": [1, 2]}, "tags": ["t"]}], with_embeddings=False)
+    fields = [field for field in Memory._meta.concrete_fields if field.name != "search_vector"]
+    columns = ", ".join(field.column for field in fields)
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns}, 'extra' FROM memories_memory WHERE id = %s", [made.id])
+        [shown] = instances_from_rows(Memory, fields, cursor.fetchall())
+
+    orm = Memory.objects.get(pk=made.id)
+    assert shown.metadata == {"k": [1, 2]} and shown.tags == ["t"]
+    assert all(getattr(shown, f.attname) == getattr(orm, f.attname) for f in fields)
+    assert shown.extra == ("extra",)
+    assert "search_vector" in shown.get_deferred_fields()

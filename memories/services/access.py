@@ -22,6 +22,7 @@ from django.db import connection
 from django.utils import timezone
 
 from anima_site import metrics
+from anima_site.db import instances_from_rows
 from memories import background
 from memories.background import query_work_kinds
 from memories.models import Memory, MemoryAccess, TierPromotion
@@ -43,9 +44,12 @@ class AccessResult:
     promotions: list[Promotion]
 
 
+#: The columns the access returns: every field of a memory but its full-text vector.
+_RETURNED = [field for field in Memory._meta.concrete_fields if field.name != "search_vector"]
+
+
 def _returned_columns() -> str:
-    columns = [field.column for field in Memory._meta.concrete_fields if field.name != "search_vector"]
-    return ", ".join(f"m.{column}" for column in columns)
+    return ", ".join(f"m.{field.column}" for field in _RETURNED)
 
 
 _ACCESS_SQL = f"""
@@ -113,10 +117,14 @@ def memories_record_access(
         "reason": REASON_ACCESS,
         **promotion_thresholds(),
     }
-    rows = list(Memory.objects.raw(sql, params))
+    with connection.cursor() as cursor:
+        cursor.execute(sql, params)
+        rows = instances_from_rows(Memory, _RETURNED, cursor.fetchall())
+    for row in rows:
+        row.old_tier, row.old_last_accessed = row.extra[:2]
     if query_work:
         if claim_drains:
-            background.drains_enqueue(sorted(rows[0].claimed_drains or []) if rows else [])
+            background.drains_enqueue(sorted(rows[0].extra[2] or []) if rows else [])
         else:
             background.drains_request_on_commit(query_work_kinds(hits=len(rows), conversation_id=conversation_id))
     moves = [

@@ -387,7 +387,7 @@ def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_em
     assert response.status_code == 200
     assert len(response.json()["data"]["memories"]) == 3
     assert statements == [
-        ["SELECT", '"meta_apikey"."id",'],  # the request's API key
+        ["SELECT", '"meta_apikey"."id"'],  # the request's API key
         ["SELECT", "token"],  # the namespace's cache generation (the embedding is cached)
         ["SELECT", '"memories_memoryembedding"."memory_id"'],  # the vector pool (HNSW)
         ["WITH", "target"],  # the access, its rows and the query's background work
