@@ -16,7 +16,9 @@ graceful_timeout = 8  # serve kills what is left after 10 s
 keepalive = 5
 # The longest request line gunicorn accepts (its maximum); longer ones get its own 400.
 limit_request_line = 8190
-accesslog = "-"
+# One line per request on stdout; ANIMA_WEB_ACCESS_LOG=off leaves it out (measured: within
+# the noise of a single client, see README "Benchmarks and load test").
+accesslog = None if os.environ.get("ANIMA_WEB_ACCESS_LOG", "on").lower() in ("off", "false", "0") else "-"
 errorlog = "-"
 wsgi_app = "anima_site.wsgi:application"
 

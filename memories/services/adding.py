@@ -65,6 +65,8 @@ class BatchOutcome:
     memory: Memory = field(repr=False, compare=False)
     #: Created: whether the new embedding was truncated; a duplicate: None (not read).
     embedding_truncated: bool | None = None
+    #: Created: the new memory's vector (in the model ``BatchResult.model_id``); a duplicate: None.
+    vector: object = field(default=None, repr=False, compare=False)
 
 
 @dataclass(frozen=True)
@@ -72,6 +74,8 @@ class BatchResult:
     outcomes: list[BatchOutcome]
     embedding_provider: str | None
     promotions: list
+    #: The model of the new memories' vectors (None when nothing was embedded).
+    model_id: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,7 +118,8 @@ def memory_add(
     if outcome.status == STATUS_CREATED:
         provider, truncated = batch.embedding_provider, outcome.embedding_truncated
         if not supersedes:
-            possibly_corrects = correction_suggested(outcome.memory)
+            # The vector in hand: the look needs no read of the row just written.
+            possibly_corrects = correction_suggested(outcome.memory, vector=outcome.vector, model_id=batch.model_id)
     else:
         provider = None
         truncated = MemoryEmbedding.objects.filter(memory_id=outcome.memory_id).values_list("truncated", flat=True).first()
@@ -213,10 +218,11 @@ def _add_batch(*, namespace: str, items: list[BatchItem]) -> BatchResult:
         memory_id = settled[digest]
         memory = accessed.get(memory_id) or created[digest]
         if digest in created and first_of[digest] == index:
-            outcomes.append(BatchOutcome(STATUS_CREATED, memory_id, memory, vectors[digest].truncated))
+            embedded = vectors[digest]
+            outcomes.append(BatchOutcome(STATUS_CREATED, memory_id, memory, embedded.truncated, embedded.vector))
         else:
             outcomes.append(BatchOutcome(STATUS_DUPLICATE, memory_id, memory))
-    return BatchResult(outcomes=outcomes, embedding_provider=provider_label, promotions=promotions)
+    return BatchResult(outcomes=outcomes, embedding_provider=provider_label, promotions=promotions, model_id=model_id)
 
 
 def _live_ids(*, namespace: str, digests: list[str]) -> dict[str, UUID]:

@@ -22,6 +22,7 @@ linked pair is already listed, so a re-run changes nothing.
 """
 
 import enum
+from contextlib import nullcontext
 from dataclasses import dataclass
 from uuid import UUID
 
@@ -31,7 +32,7 @@ from django.utils import timezone
 
 from memories import ranking
 from memories.models import CURRENT, LIVE, MAX_TAGS, Memory, MemoryAccess, MemoryEmbedding
-from memories.search import CandidateSearch, configure_hnsw, nearest_embeddings
+from memories.search import CandidateSearch, configure_hnsw, nearest_embeddings, needs_transaction
 from memories.services.access import memories_record_access
 from memories.services.associations import associations_move
 from memories.services.supersession import CORRECTION_CANDIDATE, CORRECTION_DISMISSED, supersession_move
@@ -64,8 +65,11 @@ def _similarity(first: UUID, second: UUID) -> float:
     return float(row[0]) if row else 0.0
 
 
-def find_candidate(memory: Memory) -> Candidate | None:
-    """The memory this one may duplicate: same normalised text first, else the nearest ≥ threshold."""
+def find_candidate(memory: Memory, *, vector=None, model_id: str | None = None) -> Candidate | None:
+    """The memory this one may duplicate: same normalised text first, else the nearest ≥ threshold.
+
+    ``vector`` and ``model_id``: the memory's own embedding when the caller has it (an add),
+    else it is read back."""
     same_text = (
         Memory.objects.filter(LIVE, CURRENT, namespace=memory.namespace, normalized_hash=memory.normalized_hash)
         .exclude(pk=memory.pk)
@@ -75,12 +79,13 @@ def find_candidate(memory: Memory) -> Candidate | None:
     )
     if same_text is not None:
         return Candidate(memory_id=same_text, similarity=_similarity(memory.pk, same_text))
-    own = MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("embedding", "embedding_model").first()
-    if own is None:
-        return None
-    vector, model_id = own
+    if vector is None or model_id is None:
+        own = MemoryEmbedding.objects.filter(memory_id=memory.pk).values_list("embedding", "embedding_model").first()
+        if own is None:
+            return None
+        vector, model_id = own
     search = CandidateSearch(namespace=memory.namespace, vector=vector, model_id=model_id)
-    with transaction.atomic():
+    with transaction.atomic() if needs_transaction(1) else nullcontext():
         configure_hnsw(1)
         nearest = nearest_embeddings(search=search, exclude=memory.pk).values_list("memory_id", "distance").first()
     if nearest is None or 1.0 - nearest[1] < settings.ANIMA_CONSOLIDATION_SIMILARITY:
@@ -88,10 +93,11 @@ def find_candidate(memory: Memory) -> Candidate | None:
     return Candidate(memory_id=nearest[0], similarity=1.0 - nearest[1])
 
 
-def correction_suggested(memory: Memory) -> list[UUID]:
+def correction_suggested(memory: Memory, *, vector=None, model_id: str | None = None) -> list[UUID]:
     """``[id]`` of the memory ``memory`` may correct (its consolidation candidate, when
-    :func:`memories.text.may_correct` says so), else ``[]``. Nothing is written."""
-    candidate = find_candidate(memory)
+    :func:`memories.text.may_correct` says so), else ``[]``. Nothing is written.
+    ``vector``/``model_id``: its embedding, when the caller has it (``find_candidate``)."""
+    candidate = find_candidate(memory, vector=vector, model_id=model_id)
     if candidate is None:
         return []
     older = Memory.objects.filter(pk=candidate.memory_id).values_list("content", flat=True).first()
