@@ -11,7 +11,9 @@ from psycopg.pq import Format
 
 from anima_site.db import CompiledRows, instances_from_rows
 from memories.models import Memory
-from tests.factories import make_memories
+from memories.selectors.memories import memories_shown, memory_output_queryset
+from memories.serializers.memories import MemoryOutput
+from tests.factories import axis, make_memories
 
 pytestmark = pytest.mark.django_db
 
@@ -110,3 +112,19 @@ def test_instances_from_rows_convert_columns_as_the_orm_does():
     assert all(getattr(shown, f.attname) == getattr(orm, f.attname) for f in fields)
     assert shown.extra == ("extra",)
     assert "search_vector" in shown.get_deferred_fields()
+
+
+def test_memories_shown_are_the_output_querysets_memories_in_one_compiled_statement():
+    made = make_memories([{"content": "one", "metadata": {"a": 1}, "vector": axis(0)}, {"content": "two", "vector": axis(1)}])
+    ids = [m.id for m in made]
+
+    shown = memories_shown(ids)
+    with CaptureQueriesContext(connection) as captured:
+        again = memories_shown(ids[:1])
+
+    expected = {m.pk: m for m in memory_output_queryset().filter(pk__in=ids)}
+    assert set(shown) == set(expected) and set(again) == {ids[0]}
+    for memory_id, memory in expected.items():
+        assert MemoryOutput().to_representation(shown[memory_id]) == MemoryOutput().to_representation(memory)
+    assert len(captured.captured_queries) == 1
+    assert memories_shown([]) == {}

@@ -11,7 +11,7 @@ from django.db.models.functions import Length
 from anima_site.db import CompiledRows
 
 from memories.models import CURRENT, LIVE, Memory, Tier
-from memories.selectors.memories import memory_output_queryset
+from memories.selectors.memories import memories_shown
 from memories.selectors.tiers import tier_distribution
 
 THREAD_SHARE = 0.7
@@ -137,10 +137,7 @@ def memories_bootstrap(
                     budget -= memory.chars
         pinned, active, thread, stable = chosen["pinned"], chosen[Tier.ACTIVE], chosen[Tier.THREAD], chosen[Tier.STABLE]
 
-    shown = {
-        memory.pk: memory
-        for memory in memory_output_queryset().filter(pk__in=[c.id for c in (*pinned, *active, *thread, *stable)])
-    }
+    shown = memories_shown([c.id for c in (*pinned, *active, *thread, *stable)])
 
     def whole(branch: list[_Candidate]) -> list[Memory]:
         return [shown[c.id] for c in branch if c.id in shown]  # gone in between: left out

@@ -23,9 +23,11 @@ from datetime import datetime
 from uuid import UUID
 
 from django.db import transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import BooleanField, F, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Substr
 
+from anima_site.db import CompiledRows, instances_from_rows
 from anima_site.json_values import json_loads
 from memories.datetimes import datetime_in_utc
 from memories.errors import MemoryNotFoundError
@@ -102,6 +104,28 @@ def memory_output_queryset() -> QuerySet:
     """Memories as the API shows them: ``embedding_truncated`` joined in, the vector and
     the full-text column never read."""
     return Memory.objects.annotate(embedding_truncated=F("embedding__truncated")).defer("search_vector")
+
+
+#: ``memories_shown``'s statement, compiled once (``CompiledRows``); its columns.
+_SHOWN = CompiledRows()
+_SHOWN_FIELDS = [field for field in Memory._meta.concrete_fields if field.name != "search_vector"]
+
+
+def _shown_queryset(*, ids):
+    chosen = RawSQL(f"{Memory._meta.db_table}.id = ANY(%s::uuid[])", [ids], output_field=BooleanField())
+    return memory_output_queryset().filter(chosen).values_list(*(f.attname for f in _SHOWN_FIELDS), "embedding_truncated")
+
+
+def memories_shown(ids: list[UUID]) -> dict[UUID, Memory]:
+    """The memories ``ids`` (live or not) as ``memory_output_queryset`` shows them, by id: one
+    compiled statement and no queryset work per call (bootstrap's second read)."""
+    if not ids:
+        return {}
+    rows = _SHOWN.rows("by ids", _shown_queryset, ids=list(ids))
+    memories = instances_from_rows(Memory, _SHOWN_FIELDS, rows)
+    for memory in memories:
+        (memory.embedding_truncated,) = memory.extra
+    return {memory.pk: memory for memory in memories}
 
 
 def _live_or_not_found(memories: QuerySet, *, namespace: str, memory_id: UUID) -> Memory:
