@@ -219,6 +219,9 @@ ANIMA_EMBEDDING_MODEL = env_str(
 )
 ANIMA_EMBEDDING_DIMENSIONS = env_int("ANIMA_EMBEDDING_DIMENSIONS", 384, minimum=1)
 ANIMA_TORCH_THREADS = env_int("ANIMA_TORCH_THREADS", 1, minimum=1)
+# The local model's engine: onnx (ONNX Runtime, exported on first use into ANIMA_DATA_DIR/models)
+# or torch (sentence-transformers); same vectors (memories/embeddings/onnx_engine.py).
+ANIMA_EMBEDDING_ENGINE = env_choice("ANIMA_EMBEDDING_ENGINE", "onnx", ("onnx", "torch"))
 ANIMA_OPENAI_BASE_URL = env_str("ANIMA_OPENAI_BASE_URL", "https://api.openai.com/v1")
 ANIMA_OPENAI_API_KEY = env_str("ANIMA_OPENAI_API_KEY", "")
 ANIMA_OPENAI_TIMEOUT = env_float("ANIMA_OPENAI_TIMEOUT", 10.0, minimum=0.1)

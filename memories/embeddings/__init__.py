@@ -95,7 +95,13 @@ def build_provider(spec: ProviderSpec | None = None) -> EmbeddingProvider:
         )
     from memories.embeddings.local import LocalProvider
 
-    return LocalProvider(model_id=spec.model_id, dimensions=spec.dimensions, torch_threads=settings.ANIMA_TORCH_THREADS)
+    return LocalProvider(
+        model_id=spec.model_id,
+        dimensions=spec.dimensions,
+        torch_threads=settings.ANIMA_TORCH_THREADS,
+        engine=settings.ANIMA_EMBEDDING_ENGINE,
+        cache_dir=settings.ANIMA_DATA_DIR / "models",
+    )
 
 
 def get_provider() -> EmbeddingProvider:

@@ -30,3 +30,7 @@ class EmbeddingProvider(ABC):
     def check_ready(self) -> None:
         """Raise :class:`EmbeddingError` when the provider cannot embed now."""
         self.embed_many(["ready"])
+
+    def prepare(self) -> None:
+        """One-time work before processes start using the provider (``manage.py serve`` calls
+        it before gunicorn starts its workers); nothing by default."""

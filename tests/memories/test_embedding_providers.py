@@ -14,6 +14,8 @@ import numpy as np
 import pytest
 
 from memories import embeddings
+from memories.embeddings import EmbeddingError
+from memories.embeddings.local import BUNDLED_MODEL_ID, LocalProvider
 from memories.models import Memory, MemoryEmbedding
 from tests.api_paths import ADD, QUERY
 from tests.factories import DIM as DIMENSIONS, MODEL
@@ -558,6 +560,54 @@ def test_truncation_flag_survives_the_cache():
 
     assert cached.provider_label == "cache"
     assert cached.embeddings[0].truncated is True
+
+
+# --- the local provider's two engines ---------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def engines(tmp_path_factory):
+    """The bundled model by ONNX Runtime (exported here, into a fresh directory) and by torch."""
+    cache = tmp_path_factory.mktemp("models")
+    onnx = LocalProvider(model_id=BUNDLED_MODEL_ID, dimensions=384, torch_threads=1, engine="onnx", cache_dir=cache)
+    torch = LocalProvider(model_id=BUNDLED_MODEL_ID, dimensions=384, torch_threads=1, engine="torch")
+    onnx.check_ready()
+    return onnx, torch, cache
+
+
+def test_the_onnx_engine_gives_torchs_vectors_and_truncation_flags(engines):
+    onnx, torch, _ = engines
+    texts = [*SENTENCES, "Why?", "", "é" * 30, long_english_text(), SENTENCES[0] * 3] + [f"note {i}: {SENTENCES[i % 5]}" for i in range(40)]
+
+    by_onnx, by_torch = onnx.embed_many(texts), torch.embed_many(texts)
+
+    cosines = [float(np.dot(a.vector, b.vector)) for a, b in zip(by_onnx, by_torch)]
+    assert min(cosines) >= 0.9999  # measured 0.9999998 (docs/benchmarks/onnx/)
+    assert [e.truncated for e in by_onnx] == [e.truncated for e in by_torch]
+    assert by_onnx[len(SENTENCES) + 3].truncated is True
+    assert all(e.vector.dtype == np.float32 and abs(np.linalg.norm(e.vector) - 1) < 1e-5 for e in by_onnx)
+    assert onnx.embed_many([]) == []
+
+
+def test_the_onnx_file_is_exported_once_and_reused(engines):
+    onnx, _, cache = engines
+    [exported] = cache.glob("*.onnx")
+    modified = exported.stat().st_mtime_ns
+
+    again = LocalProvider(model_id=BUNDLED_MODEL_ID, dimensions=384, torch_threads=1, engine="onnx", cache_dir=cache)
+    again.check_ready()
+
+    assert list(cache.iterdir()) == [exported]  # no temporary file left, no second export
+    assert exported.stat().st_mtime_ns == modified
+    assert np.allclose(again.embed_many(["Why?"])[0].vector, onnx.embed_many(["Why?"])[0].vector)
+
+
+def test_the_onnx_engine_refuses_a_wrong_dimension(engines):
+    _, _, cache = engines
+    wrong = LocalProvider(model_id=BUNDLED_MODEL_ID, dimensions=768, torch_threads=1, engine="onnx", cache_dir=cache)
+
+    with pytest.raises(EmbeddingError, match="384 dimensions"):
+        wrong.check_ready()
 
 
 def test_openai_input_over_the_character_budget_is_cut_and_flagged(embedding_server, use_openai, post_json):

@@ -27,6 +27,7 @@ from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import close_old_connections
 
+from memories.embeddings import get_provider
 from meta import supervision
 
 logger = logging.getLogger("anima.serve")
@@ -46,6 +47,8 @@ class Command(BaseCommand):
         call_command("collectstatic", interactive=False, verbosity=0, ignore_patterns=list(STATIC_NOT_SERVED))
         call_command("ensure_local_key")
         call_command("ensure_superuser")  # only when ANIMA_ADMIN_USERNAME is set
+        self.stdout.write("==> preparing the embedding model (the first run exports it to ONNX: a few seconds)")
+        get_provider().prepare()
         # Prometheus multiprocess mode: every child writes its samples here; /metrics merges them.
         metrics_dir = settings.ANIMA_DATA_DIR / "prometheus"
         shutil.rmtree(metrics_dir, ignore_errors=True)
