@@ -49,7 +49,7 @@ from tqdm import tqdm
 from keys.models import ApiKey, Scope
 from keys.services import api_key_create
 from locustfiles.texts import QUERY_TEXTS, memory_text, query_variant, unique_memory_text
-from memories.embeddings import embed_texts, get_provider
+from memories.embeddings import embed_texts, get_provider, namespace_cache_forget
 from memories.models import BackgroundWork, Memory, MemoryAccess, MemoryAssociation, MemoryEmbedding, Tier, TierCount, TierPromotion
 from memories.selectors.tiers import tier_distribution
 from memories import ranking, search
@@ -738,6 +738,9 @@ def run_benchmark(options: BenchmarkOptions, *, log=print) -> dict:
             probe = Probe(InProcessClient(secret), corpus, seed_offset=probe_seed)
             for size in sorted(set(options.sizes)):
                 load_seconds = corpus_grow(corpus, to_size=size, load_threads=options.load_threads, progress=options.progress)
+                # A new cache generation: the question statistics counted at the smaller size
+                # (cached for 5 minutes) must not serve this one; the series warm up again.
+                namespace_cache_forget(namespace=namespace)
                 log(f"{size:,} memories loaded in {load_seconds:.1f} s; measuring (load average {os.getloadavg()[0]:.2f})")
                 entry = {"size": size, "loadSeconds": round(load_seconds, 1), "loadAverage": round(os.getloadavg()[0], 2)}
                 with search.pool_sizes_recorded() as pool_sizes:

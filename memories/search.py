@@ -289,10 +289,16 @@ def highest_phi(*, search: CandidateSearch) -> float:
 
 # --- the text side ------------------------------------------------------------------------------
 
-#: The question's lexemes with their document frequency in the namespace, counted through
-#: the GIN index up to a cap (a word in more than TEXT_COMMON_SHARE of the namespace is
-#: left out; counting further would only cost time).
-_TEXT_TERMS_SQL = f"""
+#: The question's lexemes (English stems, stop words dropped), in order of appearance.
+_LEXEMES_SQL = """
+SELECT q.lexeme FROM unnest(to_tsvector(%(config)s::regconfig, %(query)s)) AS q
+WHERE q.lexeme !~ '[''\\\\[:space:]]'
+"""
+
+#: Lexemes' document frequency in the namespace, counted through the GIN index up to a cap
+#: (a word in more than TEXT_COMMON_SHARE of the namespace is left out; counting further
+#: would only cost time).
+_DOCUMENT_FREQUENCY_SQL = f"""
 SELECT q.lexeme, (
     SELECT count(*) FROM (
         SELECT 1 FROM {Memory._meta.db_table} m
@@ -301,8 +307,7 @@ SELECT q.lexeme, (
         LIMIT %(cap)s
     ) AS matching
 )
-FROM unnest(to_tsvector(%(config)s::regconfig, %(query)s)) AS q
-WHERE q.lexeme !~ '[''\\\\[:space:]]'
+FROM unnest(%(lexemes)s::text[]) AS q(lexeme)
 """
 
 
@@ -346,12 +351,35 @@ def text_terms(*, namespace: str, query: str, generation: str) -> TextTerms:
     cache = caches["default"]
     cached = cache.get(key)
     if cached is None:
-        cached = _text_terms(namespace=namespace, query=query)
+        cached = _text_terms(namespace=namespace, query=query, generation=generation)
         cache.set(key, cached, TEXT_TERMS_CACHE_SECONDS)
     return cached
 
 
-def _text_terms(*, namespace: str, query: str) -> TextTerms:
+def _frequency_key(namespace: str, generation: str, cap: int, lexeme: str) -> str:
+    digest = hashlib.sha256(f"{namespace}\0{generation}\0{cap}\0{lexeme}".encode()).hexdigest()
+    return f"{TEXT_TERMS_KEY_PREFIX}df:{digest}"
+
+
+def _document_frequencies(*, namespace: str, generation: str, lexemes: list[str], cap: int) -> dict[str, int]:
+    """Each lexeme's document frequency (up to ``cap``), per word through the default cache
+    for TEXT_TERMS_CACHE_SECONDS: a new question counts only the words no recent question
+    had (counting is most of a new question's time at 100k memories)."""
+    cache = caches["default"]
+    keys = {lexeme: _frequency_key(namespace, generation, cap, lexeme) for lexeme in lexemes}
+    cached = cache.get_many(list(keys.values()))
+    found = {lexeme: cached[key] for lexeme, key in keys.items() if key in cached}
+    missing = [lexeme for lexeme in lexemes if lexeme not in found]
+    if missing:
+        with connection.cursor() as cursor:
+            cursor.execute(_DOCUMENT_FREQUENCY_SQL, {"namespace": namespace, "cap": cap, "lexemes": missing})
+            counted = dict(cursor.fetchall())
+        cache.set_many({keys[lexeme]: df for lexeme, df in counted.items()}, TEXT_TERMS_CACHE_SECONDS)
+        found.update(counted)
+    return found
+
+
+def _text_terms(*, namespace: str, query: str, generation: str) -> TextTerms:
     """The question's English stems (stop words dropped) with their idf in the namespace.
 
     Words in more than TEXT_COMMON_SHARE of the namespace (or in more than
@@ -364,8 +392,10 @@ def _text_terms(*, namespace: str, query: str) -> TextTerms:
     total = _namespace_size(namespace)
     cap = min(int(total * ranking.TEXT_COMMON_SHARE), ranking.TEXT_MATCH_BUDGET) + 1
     with connection.cursor() as cursor:
-        cursor.execute(_TEXT_TERMS_SQL, {"namespace": namespace, "cap": cap, "config": TEXT_CONFIG, "query": query})
-        counted = sorted(((df, lexeme) for lexeme, df in cursor.fetchall() if df > 0))
+        cursor.execute(_LEXEMES_SQL, {"config": TEXT_CONFIG, "query": query})
+        lexemes = list(dict.fromkeys(row[0] for row in cursor.fetchall()))
+    frequencies = _document_frequencies(namespace=namespace, generation=generation, lexemes=lexemes, cap=cap)
+    counted = sorted((df, lexeme) for lexeme, df in frequencies.items() if df > 0)
     scored = [(df, lexeme) for df, lexeme in counted if df < cap] or counted
     matched, budget = [], ranking.TEXT_MATCH_BUDGET
     for df, lexeme in scored:

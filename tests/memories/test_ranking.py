@@ -10,6 +10,7 @@ where a high-φ memory outside the first pool can still belong in the top 20.
 import numpy as np
 import pytest
 from django.db import connection, transaction
+from django.test.utils import CaptureQueriesContext
 
 from memories import ranking, search
 from memories.filters import MemoryFilters
@@ -265,6 +266,28 @@ def test_a_question_of_only_common_words_still_matches(db):
     terms = search.text_terms(namespace="common", query="garden notes", generation="g")
 
     assert set(terms.lexemes) == {"garden", "note"}
+
+
+def test_a_new_question_counts_only_the_words_no_recent_question_had(db):
+    make_memories(
+        [{"content": f"garden note {i}", "vector": np.ones(DIM)} for i in range(2)]
+        + [{"content": f"quiet day {i}", "vector": np.ones(DIM)} for i in range(18)]
+        + [{"content": "a falcon over the pond", "vector": np.ones(DIM)}],
+        namespace="counted",
+    )
+    first = search.text_terms(namespace="counted", query="falcon garden", generation="g1")
+
+    with CaptureQueriesContext(connection) as captured:
+        second = search.text_terms(namespace="counted", query="garden falcon pond", generation="g1")
+
+    counting = [q["sql"] for q in captured.captured_queries if "count(*)" in q["sql"]]
+    assert len(counting) == 1 and "'{pond}'" in counting[0]  # only the new word
+    assert dict(zip(second.lexemes, second.idfs))["falcon"] == dict(zip(first.lexemes, first.idfs))["falcon"]
+    assert set(second.lexemes) == {"falcon", "garden", "pond"}
+    # Another generation (a purge) counts afresh.
+    with CaptureQueriesContext(connection) as after_purge:
+        search.text_terms(namespace="counted", query="falcon garden", generation="g2")
+    assert any("count(*)" in q["sql"] for q in after_purge.captured_queries)
 
 
 # --- the HNSW index serves the pool -----------------------------------------------------------
