@@ -51,7 +51,7 @@ def query_work_sql(*, accessed: str, claim_drains: bool) -> str:
 
     With ``claim_drains`` (the statement is its own transaction) the CTE ``drains`` also
     claims the drain request of each kind recorded (``_REQUEST_SQL``'s rule); the caller
-    enqueues the kinds it returns once the statement is done (``drains_enqueue``). Inside
+    enqueues the kinds it claimed once the statement is done (``drains_enqueue``). Inside
     a larger transaction the claim must wait for its commit: the caller asks
     ``drains_request_on_commit`` instead.
     """
@@ -70,14 +70,6 @@ def query_work_sql(*, accessed: str, claim_drains: bool) -> str:
 , drains AS (
     {_REQUEST_SQL.replace("unnest(%s::varchar[]) AS k(kind)", "(SELECT DISTINCT kind FROM work) AS k").strip()}
 )"""
-
-
-def query_work_kinds(*, hits: int, conversation_id: str | None) -> list[str]:
-    """The kinds ``query_work_sql`` records for ``hits`` accessed memories."""
-    kinds = [WorkKind.CATALYST.value] if hits else []
-    if conversation_id and hits >= 2:
-        kinds.append(WorkKind.COOCCURRENCE.value)
-    return sorted(kinds)
 
 
 def legacy_work_record(*, kind: str, memory_ids: list, conversation_id: str | None = None) -> int:

@@ -24,7 +24,6 @@ from django.utils import timezone
 from anima_site import metrics
 from anima_site.db import instances_from_rows
 from memories import background
-from memories.background import query_work_kinds
 from memories.models import Memory, MemoryAccess, TierPromotion
 from memories.ranking import clamp_phi_sql
 from memories.services.tiers import (
@@ -106,7 +105,9 @@ def memories_record_access(
     now = timezone.now()
     claim_drains = query_work and not connection.in_atomic_block
     work = background.query_work_sql(accessed="accessed", claim_drains=claim_drains) if query_work else ""
-    claimed = ", (SELECT array_agg(kind) FROM drains) AS claimed_drains" if claim_drains else ""
+    # The kinds the statement recorded (or, claiming, those whose drain it claimed): the
+    # work rule lives in its SQL alone.
+    claimed = f", (SELECT array_agg(DISTINCT kind) FROM {'drains' if claim_drains else 'work'})" if query_work else ""
     sql = _ACCESS_SQL.replace("{columns}", _returned_columns()).replace("{work}", work).replace("{claimed}", claimed)
     params = {
         "ids": list(memory_ids),
@@ -123,10 +124,11 @@ def memories_record_access(
     for row in rows:
         row.old_tier, row.old_last_accessed = row.extra[:2]
     if query_work:
+        kinds = sorted(rows[0].extra[2] or []) if rows else []
         if claim_drains:
-            background.drains_enqueue(sorted(rows[0].extra[2] or []) if rows else [])
+            background.drains_enqueue(kinds)
         else:
-            background.drains_request_on_commit(query_work_kinds(hits=len(rows), conversation_id=conversation_id))
+            background.drains_request_on_commit(kinds)
     moves = [
         TierMove(row.id, row.old_tier, row.tier, row.access_count, row.old_last_accessed)
         for row in rows
