@@ -43,11 +43,14 @@ def work_after_add(*, namespace: str, memories: Iterable) -> None:
     _record(rows)
 
 
-def query_work_sql(*, accessed: str, claim_drains: bool) -> str:
+def query_work_sql(*, accessed: str, claim_drains: bool, access: bool = False) -> str:
     """A query's work as CTEs of the statement that counts its access (``memories.services.access``),
     so that a query writes in one round trip: a ``catalyst`` row for its hits and, with a
     conversation and ≥ 2 hits, a ``cooccurrence`` row, from the CTE ``accessed`` (the
-    accessed memories' ``id``). Parameters: ``namespace``, ``conversation_id``.
+    accessed memories' ``id``). Parameters: ``namespace``, ``conversation_id``. With
+    ``access``, also an ``access`` row: the hits' counters, for the drain to apply
+    (``memories.services.access.memories_record_query_access``). Every row is dated by
+    the statement's time, the moment of the access (not the transaction's start).
 
     With ``claim_drains`` (the statement is its own transaction) the CTE ``drains`` also
     claims the drain request of each kind recorded (``_REQUEST_SQL``'s rule); the caller
@@ -55,13 +58,20 @@ def query_work_sql(*, accessed: str, claim_drains: bool) -> str:
     a larger transaction the claim must wait for its commit: the caller asks
     ``drains_request_on_commit`` instead.
     """
+    access_row = ""
+    if access:
+        access_row = f"""
+    UNION ALL
+    SELECT '{WorkKind.ACCESS.value}', %(namespace)s, array_agg(id), NULL, statement_timestamp()
+    FROM {accessed} HAVING count(*) > 0"""
     work = f"""
 , work AS (
-    INSERT INTO {BackgroundWork._meta.db_table} (kind, namespace, memory_ids, conversation_id)
-    SELECT '{WorkKind.COOCCURRENCE.value}', %(namespace)s, array_agg(id), %(conversation_id)s FROM {accessed}
-    HAVING count(*) >= 2 AND %(conversation_id)s::varchar IS NOT NULL
+    INSERT INTO {BackgroundWork._meta.db_table} (kind, namespace, memory_ids, conversation_id, created_at)
+    SELECT '{WorkKind.COOCCURRENCE.value}', %(namespace)s, array_agg(id), %(conversation_id)s, statement_timestamp()
+    FROM {accessed} HAVING count(*) >= 2 AND %(conversation_id)s::varchar IS NOT NULL
     UNION ALL
-    SELECT '{WorkKind.CATALYST.value}', %(namespace)s, array_agg(id), NULL FROM {accessed} HAVING count(*) > 0
+    SELECT '{WorkKind.CATALYST.value}', %(namespace)s, array_agg(id), NULL, statement_timestamp()
+    FROM {accessed} HAVING count(*) > 0{access_row}
     RETURNING kind
 )"""
     if not claim_drains:

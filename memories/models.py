@@ -238,13 +238,15 @@ class WorkKind(models.TextChoices):
     COOCCURRENCE = "cooccurrence"
     CONSOLIDATION = "consolidation"
     CATALYST = "catalyst"
+    ACCESS = "access"
 
 
 class BackgroundWork(models.Model):
     """Work a request leaves for the background, recorded in the request's own transaction.
 
     A query with a conversation and ≥ 2 hits leaves a ``cooccurrence`` row; every query
-    with hits a ``catalyst`` row; an add (or a content edit) a ``consolidation`` row and,
+    with hits a ``catalyst`` row and an ``access`` row (its hits' counters, applied by the
+    drain: ``memories.services.access``); an add (or a content edit) a ``consolidation`` row and,
     unless it is a catalyst, a ``catalyst`` row. A drain task claims rows of one kind in
     id order (``FOR UPDATE SKIP LOCKED``), applies them with set-based SQL and deletes
     them in the same transaction (``memories.services.draining``). No foreign key: a

@@ -10,27 +10,35 @@ deadlock with it), with, as CTEs of the same statement, the ``MemoryAccess`` row
 background work and drain request (``memories.background.query_work_sql``). One round trip
 is one commit when no transaction is open: a query pays for its bookkeeping once.
 
+A query's hits with the default φ increment (0) take another way
+(``memories_record_query_access``): the request writes only new rows (the access rows and
+an ``access`` work row) and the background drain applies the counters, the last access and
+the promotions in batches (``memories_apply_accesses``); the response shows the values
+after the access all the same.
+
 The promotion rule and its audit rows belong to ``memories.services.tiers``; φ moves by the
 caller's ``phi_increment`` (negative for a "not useful" feedback) and stays in the range
 of ``memories.ranking`` (``clamp_phi_sql``).
 """
 
 from dataclasses import dataclass
+from functools import partial
 from uuid import UUID
 
-from django.db import connection
+from django.db import connection, transaction
 from django.utils import timezone
 
 from anima_site import metrics
 from anima_site.db import instances_from_rows
 from memories import background
-from memories.models import Memory, MemoryAccess, TierPromotion
+from memories.models import BackgroundWork, Memory, MemoryAccess, Tier, TierPromotion, WorkKind
 from memories.ranking import clamp_phi_sql
 from memories.services.tiers import (
     REASON_ACCESS,
     Promotion,
     TierMove,
     promoted_tier_sql,
+    promoted_twice_sql,
     promotion_thresholds,
     tier_promotion_rows,
 )
@@ -140,3 +148,149 @@ def memories_record_access(
         memories={row.id: row for row in rows},
         promotions=[Promotion(memory_id=p.memory_id, from_tier=p.from_tier, to_tier=p.to_tier) for p in audit],
     )
+
+
+# --- a query's hits: counted by the background drain ---------------------------------------------
+
+#: Per memory of ``%(ids)s``, the accesses recorded and not yet counted (``access`` work rows).
+#: A walk of the kind's waiting rows (``work_kind_order``): ~0.25 µs a row, so a backlog of
+#: thousands (a task worker stopped for minutes) adds a millisecond or so to each query.
+_PENDING_SQL = f"""
+SELECT pending_id AS id, count(*) AS n
+FROM {BackgroundWork._meta.db_table} w, unnest(w.memory_ids) AS pending_id
+WHERE w.kind = '{WorkKind.ACCESS.value}' AND w.namespace = %(namespace)s AND w.memory_ids && %(ids)s::uuid[]
+  AND pending_id = ANY(%(ids)s::uuid[])
+GROUP BY pending_id
+"""
+
+_SHOWN = {
+    "access_count": "m.access_count + m.pending + 1",
+    "last_accessed": "GREATEST(m.last_accessed, m.accessed_now)",
+    "tier": "m.tier_after",
+    "tier_last_updated": "CASE WHEN m.tier_after = m.tier THEN m.tier_last_updated ELSE m.accessed_now END",
+}
+
+_QUERY_ACCESS_SQL = f"""
+WITH pending AS ({_PENDING_SQL}
+), seen AS (
+    SELECT {{columns}}, coalesce(p.n, 0) AS pending, statement_timestamp() AS accessed_now
+    FROM {Memory._meta.db_table} m LEFT JOIN pending p ON p.id = m.id
+    WHERE m.id = ANY(%(ids)s) AND m.namespace = %(namespace)s AND m.deleted_at IS NULL
+), before AS (
+    SELECT seen.*, {promoted_twice_sql(tier="seen.tier", count="seen.access_count", by="seen.pending")} AS tier_before
+    FROM seen
+), accessed AS (
+    SELECT before.*, COALESCE({promoted_tier_sql(tier="tier_before", count="access_count + pending")}, tier_before)
+        AS tier_after
+    FROM before
+), access_rows AS (
+    INSERT INTO {MemoryAccess._meta.db_table} (memory_id, conversation_id, accessed_at)
+    SELECT id, %(conversation_id)s, accessed_now FROM accessed
+){{work}}
+SELECT {{shown}}, m.tier_before{{claimed}} FROM accessed m
+"""
+
+
+def memories_record_query_access(
+    *, namespace: str, memory_ids: list[UUID], conversation_id: str | None = None
+) -> AccessResult:
+    """A query's access of its hits, in one statement that writes only new rows: the
+    ``MemoryAccess`` rows and the query's background work (``query_work_sql``), whose
+    ``access`` row the drain turns into counters, last access and promotions
+    (``memories_apply_accesses``). Updating 20 memories in the request rewrote an entry
+    in each of the table's 16 indexes (the counters are indexed: no HOT update): 3.3 ms of
+    a 12 ms query at 100k; this statement takes 1.1.
+
+    The memories returned show the values after this access all the same: the count
+    adds the accesses still waiting for the drain and this one, the tier is the promotion
+    rule's after them, the last access is the statement's time (which the drain writes);
+    ``promotions`` are the tier changes this access makes (as of the statement's
+    snapshot: two queries racing to a threshold may both report it; the drain applies it
+    once).
+    """
+    if not memory_ids:
+        return AccessResult(memories={}, promotions=[])
+    claim_drains = not connection.in_atomic_block
+    work = background.query_work_sql(accessed="accessed", claim_drains=claim_drains, access=True)
+    claimed = f", (SELECT array_agg(DISTINCT kind) FROM {'drains' if claim_drains else 'work'})"
+    shown = ", ".join(_SHOWN.get(field.attname, f"m.{field.column}") for field in _RETURNED)
+    sql = (
+        _QUERY_ACCESS_SQL.replace("{columns}", _returned_columns())
+        .replace("{work}", work)
+        .replace("{shown}", shown)
+        .replace("{claimed}", claimed)
+    )
+    params = {"ids": list(memory_ids), "namespace": namespace, "conversation_id": conversation_id}
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**params, **promotion_thresholds()})
+        rows = instances_from_rows(Memory, _RETURNED, cursor.fetchall())
+    kinds = sorted(rows[0].extra[1] or []) if rows else []
+    if claim_drains:
+        background.drains_enqueue(kinds)
+    else:
+        background.drains_request_on_commit(kinds)
+    return AccessResult(
+        memories={row.id: row for row in rows},
+        promotions=[
+            Promotion(memory_id=row.id, from_tier=row.extra[0], to_tier=row.tier)
+            for row in rows
+            if row.tier != row.extra[0]
+        ],
+    )
+
+
+_APPLY_SQL = f"""
+WITH counted AS (
+    SELECT counted_id AS id, count(*) AS n, max(w.created_at) AS at
+    FROM {BackgroundWork._meta.db_table} w, unnest(w.memory_ids) AS counted_id
+    WHERE w.id = ANY(%(work_ids)s)
+    GROUP BY counted_id
+), target AS (
+    SELECT m.id, m.tier, m.access_count AS old_count, m.last_accessed AS old_last_accessed, c.n, c.at
+    FROM {Memory._meta.db_table} m JOIN counted c ON c.id = m.id
+    WHERE m.deleted_at IS NULL
+    ORDER BY m.id
+    FOR NO KEY UPDATE OF m
+), once AS (
+    SELECT target.*,
+           COALESCE({promoted_tier_sql(tier="tier", count="old_count", by="n")}, tier) AS tier_once
+    FROM target
+), moved AS (
+    SELECT once.*,
+           COALESCE({promoted_tier_sql(tier="tier_once", count="old_count", by="n")}, tier_once) AS tier_after
+    FROM once
+), updated AS (
+    UPDATE {Memory._meta.db_table} m SET
+        access_count = t.old_count + t.n,
+        last_accessed = GREATEST(t.old_last_accessed, t.at),
+        tier = t.tier_after,
+        tier_last_updated = CASE WHEN t.tier_after = t.tier THEN m.tier_last_updated ELSE t.at END
+    FROM moved t
+    WHERE m.id = t.id
+)
+INSERT INTO {TierPromotion._meta.db_table}
+    (memory_id, from_tier, to_tier, reason, access_count_at_promotion, days_since_last_access, created_at)
+SELECT id, from_tier, to_tier, %(reason)s,
+       CASE WHEN to_tier = '{Tier.THREAD.value}' THEN %(to_thread)s ELSE %(to_stable)s END,
+       EXTRACT(EPOCH FROM (at - old_last_accessed)) / 86400.0, at
+FROM (
+    SELECT id, tier AS from_tier, tier_once AS to_tier, at, old_last_accessed FROM moved WHERE tier_once <> tier
+    UNION ALL
+    SELECT id, tier_once, tier_after, at, old_last_accessed FROM moved WHERE tier_after <> tier_once
+) AS steps
+RETURNING from_tier, to_tier
+"""
+
+
+def memories_apply_accesses(*, work_ids: list[int]) -> int:
+    """Count the accesses of the ``access`` work rows ``work_ids`` (the drain's batch): per
+    live memory, ``access_count`` += its accesses, ``last_accessed`` = the latest, and the
+    promotion rule as if they came one at a time (a memory crossing both thresholds moves
+    twice, with an audit row per step at its threshold). One statement; the memories are
+    locked in id order like every other access. Returns the promotions made."""
+    with connection.cursor() as cursor:
+        cursor.execute(_APPLY_SQL, {"work_ids": work_ids, "reason": REASON_ACCESS, **promotion_thresholds()})
+        moves = cursor.fetchall()
+    promotions = [Promotion(memory_id=None, from_tier=from_tier, to_tier=to_tier) for from_tier, to_tier in moves]
+    transaction.on_commit(partial(metrics.record_promotions, promotions, reason=REASON_ACCESS))
+    return len(moves)

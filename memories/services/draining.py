@@ -16,6 +16,9 @@ Per kind:
   statements, ``memories.services.catalysts``). A catalyst row waits until every
   co-occurrence row recorded before it is applied, so the connectivity signal already
   counts the pairs of the query that left it.
+- ``access``: a query's hits counted (``memories_apply_accesses``): per memory, the
+  accesses of all claimed rows in one ``UPDATE`` (locked in id order), promotions with
+  their audit rows. A batch holds at most 200 rows (≤ 20,000 memories).
 - ``consolidation``: one row (one memory) per batch, so each memory is claimed,
   consolidated and deleted in its own short transaction that locks its pair in id order
   like every other writer (``memories.services.consolidation``; the decision is per
@@ -41,13 +44,14 @@ from django.db import InterfaceError, OperationalError, connection, transaction
 from anima_site import metrics
 from memories.background import drains_request
 from memories.models import WorkKind
+from memories.services.access import memories_apply_accesses
 from memories.services.associations import cooccurrences_apply
 from memories.services.catalysts import catalysts_detect
 from memories.services.consolidation import memory_consolidate
 
 logger = logging.getLogger(__name__)
 
-BATCH_ROWS = {WorkKind.COOCCURRENCE: 500, WorkKind.CATALYST: 500, WorkKind.CONSOLIDATION: 1}
+BATCH_ROWS = {WorkKind.COOCCURRENCE: 500, WorkKind.CATALYST: 500, WorkKind.CONSOLIDATION: 1, WorkKind.ACCESS: 200}
 #: Pairs one co-occurrence batch may write (a query of 100 hits has 4,950).
 MAX_PAIRS = 50_000
 _NO_LIMIT = 2**63 - 1
@@ -103,6 +107,11 @@ def _apply_catalysts(rows: list[Claimed]) -> list[Claimed]:
     return rows
 
 
+def _apply_accesses(rows: list[Claimed]) -> list[Claimed]:
+    memories_apply_accesses(work_ids=[row.id for row in rows])
+    return rows
+
+
 def _apply_consolidations(rows: list[Claimed]) -> list[Claimed]:
     for memory_id in dict.fromkeys(memory_id for row in rows for memory_id in row.memory_ids):
         try:
@@ -121,6 +130,7 @@ HANDLERS = {
     WorkKind.COOCCURRENCE: _apply_cooccurrences,
     WorkKind.CATALYST: _apply_catalysts,
     WorkKind.CONSOLIDATION: _apply_consolidations,
+    WorkKind.ACCESS: _apply_accesses,
 }
 
 

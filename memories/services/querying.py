@@ -39,7 +39,7 @@ from memories.embeddings import embed_texts
 from memories.filters import MemoryFilters
 from memories.models import Memory
 from memories.search import Candidate, CandidateSearch
-from memories.services.access import AccessResult, memories_record_access
+from memories.services.access import AccessResult, memories_record_access, memories_record_query_access
 
 POOL_FACTOR = 4
 #: The text pool holds this many times ``limit`` rows: on LoCoMo 2 × limit finds what 100
@@ -164,7 +164,9 @@ def memory_query(
 ) -> QueryResult:
     """Rank (``memories.ranking``), then count one access of each returned memory
     (access count, last access, the promotion rule; φ only by the configured query
-    increment, 0 by default).
+    increment, 0 by default). With the default increment the counters are written by
+    the background drain (``memories_record_query_access``: the response shows them
+    after this access all the same); with another, at once, as every other access.
 
     With ``recency_half_life_days`` each weight is multiplied by
     ``0.5 ** (days since last access / half-life)``: with a half-life of 7 days, a
@@ -210,13 +212,20 @@ def memory_query(
                 half_life_days=recency_half_life_days,
                 now=now,
             )
-        access: AccessResult = memories_record_access(
-            namespace=namespace,
-            memory_ids=[c.memory_id for c in ranked],
-            conversation_id=conversation_id,
-            phi_increment=ranking.query_phi_increment(),
-            query_work=True,
-        )
+        hit_ids = [c.memory_id for c in ranked]
+        increment = ranking.query_phi_increment()
+        if increment:  # φ orders bootstrap and the ranking: changed at once
+            access: AccessResult = memories_record_access(
+                namespace=namespace,
+                memory_ids=hit_ids,
+                conversation_id=conversation_id,
+                phi_increment=increment,
+                query_work=True,
+            )
+        else:
+            access = memories_record_query_access(
+                namespace=namespace, memory_ids=hit_ids, conversation_id=conversation_id
+            )
     hits = [
         QueryHit(access.memories[c.memory_id], c.similarity, c.relevance, c.weight, c.text_score, c.truncated)
         for c in ranked

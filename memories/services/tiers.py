@@ -6,7 +6,8 @@
   ``ANIMA_PROMOTE_TO_STABLE_AT``, and only from the tier below. A memory moved by hand is
   therefore never moved back by a later access: its count has already passed the
   threshold, or it sits in a tier the rule does not move from. ``memories.services.access``
-  applies the rule inside its one UPDATE and audits what moved here.
+  applies the rule inside its one UPDATE and audits what moved here; for a query's hits
+  the background drain applies it to the accesses it counts (``memories_apply_accesses``).
 - **By hand** (API ``update-tier`` and the admin): ``memory_update_tier``,
   ``memories_update_tier``.
 
@@ -52,16 +53,25 @@ class TierMove:
     last_accessed: datetime
 
 
-def promoted_tier_sql(*, tier: str, count: str) -> str:
-    """The promotion rule as SQL: the tier a memory in ``tier`` moves to when an access takes
-    its count from ``count`` to ``count + 1``, NULL when it stays. Its parameters are
+def promoted_tier_sql(*, tier: str, count: str, by: str = "1") -> str:
+    """The promotion rule as SQL: the tier a memory in ``tier`` moves to when accesses take
+    its count from ``count`` to ``count + by``, NULL when it stays. One step: for ``by`` > 1
+    (the background drain counting several accesses at once) apply it again to its result
+    to move as the accesses one by one would (``promoted_twice_sql``). Its parameters are
     ``promotion_thresholds()``."""
     return f"""CASE
-               WHEN {tier} = '{Tier.ACTIVE.value}' AND {count} < %(to_thread)s AND {count} + 1 >= %(to_thread)s
+               WHEN {tier} = '{Tier.ACTIVE.value}' AND {count} < %(to_thread)s AND {count} + {by} >= %(to_thread)s
                    THEN '{Tier.THREAD.value}'
-               WHEN {tier} = '{Tier.THREAD.value}' AND {count} < %(to_stable)s AND {count} + 1 >= %(to_stable)s
+               WHEN {tier} = '{Tier.THREAD.value}' AND {count} < %(to_stable)s AND {count} + {by} >= %(to_stable)s
                    THEN '{Tier.STABLE.value}'
            END"""
+
+
+def promoted_twice_sql(*, tier: str, count: str, by: str) -> str:
+    """The tier after ``by`` accesses from ``count`` (never NULL): the rule applied to its own
+    result, so ``active`` crossing both thresholds ends ``stable``, as one access at a time."""
+    once = f"COALESCE({promoted_tier_sql(tier=tier, count=count, by=by)}, {tier})"
+    return f"COALESCE({promoted_tier_sql(tier=once, count=count, by=by)}, {once})"
 
 
 def promotion_thresholds() -> dict[str, int]:

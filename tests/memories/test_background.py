@@ -45,7 +45,7 @@ def three_memories():
 # What requests record
 
 
-def test_a_query_in_a_conversation_leaves_cooccurrence_and_catalyst_work(post_json, three_memories, fake_embedder):
+def test_a_query_in_a_conversation_leaves_cooccurrence_catalyst_and_access_work(post_json, three_memories, fake_embedder):
     fake_embedder.vectors["notes"] = np.eye(384)[0]
 
     response = post_json(QUERY, {"query": "notes", "conversationId": "c1", "similarityThreshold": 0})
@@ -53,18 +53,19 @@ def test_a_query_in_a_conversation_leaves_cooccurrence_and_catalyst_work(post_js
     assert response.status_code == 200
     ids = sorted(m.id for m in three_memories)
     rows = {row.kind: row for row in BackgroundWork.objects.all()}
-    assert set(rows) == {"cooccurrence", "catalyst"}
+    assert set(rows) == {"cooccurrence", "catalyst", "access"}
     assert sorted(rows["cooccurrence"].memory_ids) == ids and rows["cooccurrence"].conversation_id == "c1"
     assert sorted(rows["catalyst"].memory_ids) == ids
+    assert sorted(rows["access"].memory_ids) == ids
     assert rows["cooccurrence"].id < rows["catalyst"].id
 
 
-def test_a_query_without_a_conversation_leaves_only_catalyst_work(post_json, three_memories, fake_embedder):
+def test_a_query_without_a_conversation_leaves_no_cooccurrence_work(post_json, three_memories, fake_embedder):
     fake_embedder.vectors["notes"] = np.eye(384)[0]
 
     post_json(QUERY, {"query": "notes", "similarityThreshold": 0})
 
-    assert list(BackgroundWork.objects.values_list("kind", flat=True)) == ["catalyst"]
+    assert list(BackgroundWork.objects.order_by("id").values_list("kind", flat=True)) == ["catalyst", "access"]
 
 
 def test_an_add_leaves_consolidation_and_catalyst_work(post_json):
@@ -108,8 +109,8 @@ def test_many_requests_queue_one_drain_per_kind(post_json, three_memories, fake_
     for i in range(20):
         assert post_json(QUERY, {"query": "notes", "conversationId": f"c{i % 5}", "similarityThreshold": 0}).status_code == 200
 
-    assert BackgroundWork.objects.count() == 40
-    assert drain_messages() == ["catalyst", "cooccurrence"]
+    assert BackgroundWork.objects.count() == 60
+    assert drain_messages() == ["access", "catalyst", "cooccurrence"]
 
 
 @pytest.mark.django_db(transaction=True)

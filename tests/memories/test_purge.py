@@ -135,7 +135,7 @@ def rich(add, api, post_json, django_capture_on_commit_callbacks):
     assert TierPromotion.objects.filter(memory_id=target).exists()
     assert Handshake.objects.filter(top_memories__contains=[{"id": target}]).exists()
     assert MetaReflection.objects.filter(metrics__contains={"hubs": [{"memoryId": target}]}).exists()
-    assert BackgroundWork.objects.filter(memory_ids__contains=[target]).count() == 2
+    assert BackgroundWork.objects.filter(memory_ids__contains=[target]).count() == 3  # the query's three kinds
     return {"target": target, "restatement": restatement, "correction": correction, "others": others}
 
 

@@ -6,8 +6,9 @@ from django.test.utils import CaptureQueriesContext
 
 from memories import search
 from memories.filters import MemoryFilters
-from memories.models import BackgroundWork, Memory, MemoryAccess, MemoryEmbedding, Tier, TierPromotion
+from memories.models import BackgroundWork, Memory, MemoryAccess, MemoryEmbedding, Tier, TierPromotion, WorkKind
 from memories.services.access import memories_record_access
+from memories.services.draining import work_drain
 from tests.api_paths import ADD, QUERY
 from tests.factories import axis, make_memories
 
@@ -128,10 +129,66 @@ def test_hits_show_their_counters_after_the_update(post_json, fake_embedder):
 
     assert hit["accessCount"] == 1
     assert hit["resonancePhi"] == pytest.approx(4.95)  # a hit is not evidence of use: φ stays
+    assert list(MemoryAccess.objects.values_list("conversation_id", flat=True)) == ["conv-1"]
+    # The counters are the drain's to write: until it runs, the access waits as a row.
+    memory.refresh_from_db()
+    assert memory.access_count == 0
+    assert list(BackgroundWork.objects.filter(kind=WorkKind.ACCESS).values_list("memory_ids", flat=True)) == [
+        [memory.id]
+    ]
+    assert work_drain(kind=WorkKind.ACCESS) == 1
     memory.refresh_from_db()
     assert memory.access_count == 1
     assert memory.last_accessed.isoformat().replace("+00:00", "Z") == hit["lastAccessed"]
-    assert list(MemoryAccess.objects.values_list("conversation_id", flat=True)) == ["conv-1"]
+    assert not BackgroundWork.objects.filter(kind=WorkKind.ACCESS).exists()
+
+
+def test_hits_count_the_accesses_still_waiting_for_the_drain(post_json, fake_embedder):
+    [memory] = make_memories([{"content": "hit", "vector": axis(0), "access_count": 2}])
+    fake_embedder.vectors["q"] = axis(0)
+
+    counts = [post_json(QUERY, {"query": "q"}).json()["data"]["memories"][0]["accessCount"] for _ in range(3)]
+    last = post_json(QUERY, {"query": "q"}).json()
+
+    assert counts == [3, 4, 5]
+    assert last["data"]["memories"][0]["accessCount"] == 6
+    assert last["data"]["memories"][0]["tier"] == "thread"  # promoted by the 5th, still waiting
+    assert "promotions" not in last["meta"]  # the 5th access reported it, not this one
+    assert work_drain(kind=WorkKind.ACCESS) == 4
+    memory.refresh_from_db()
+    assert (memory.access_count, memory.tier) == (6, Tier.THREAD)
+    assert memory.last_accessed.isoformat().replace("+00:00", "Z") == last["data"]["memories"][0]["lastAccessed"]
+    assert list(TierPromotion.objects.values_list("from_tier", "to_tier", "reason", "access_count_at_promotion")) == [
+        ("active", "thread", "access_threshold", 5)
+    ]
+
+
+def test_the_drain_promotes_as_one_access_at_a_time(post_json, fake_embedder):
+    crossing_both, moved_up_by_hand = make_memories(
+        [
+            {"content": "a", "vector": axis(0), "access_count": 3},
+            {"content": "b", "vector": axis(0, 1, 0.1), "access_count": 3, "tier": Tier.STABLE},
+        ]
+    )
+    fake_embedder.vectors["q"] = axis(0)
+
+    shown = [post_json(QUERY, {"query": "q"}).json() for _ in range(18)]
+
+    promotions = [p for response in shown for p in response["meta"].get("promotions", [])]
+    assert promotions == [
+        {"memoryId": str(crossing_both.id), "fromTier": "active", "toTier": "thread"},
+        {"memoryId": str(crossing_both.id), "fromTier": "thread", "toTier": "stable"},
+    ]
+    assert work_drain(kind=WorkKind.ACCESS) == 18  # one batch for all
+    crossing_both.refresh_from_db()
+    moved_up_by_hand.refresh_from_db()
+    assert (crossing_both.access_count, crossing_both.tier) == (21, Tier.STABLE)
+    assert (moved_up_by_hand.access_count, moved_up_by_hand.tier) == (21, Tier.STABLE)
+    audit = TierPromotion.objects.order_by("access_count_at_promotion")
+    assert [(p.memory_id, p.from_tier, p.to_tier, p.access_count_at_promotion) for p in audit] == [
+        (crossing_both.id, "active", "thread", 5),
+        (crossing_both.id, "thread", "stable", 20),
+    ]
 
 
 def test_a_configured_query_increment_raises_phi_up_to_its_cap(post_json, fake_embedder, settings):
@@ -390,7 +447,9 @@ def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_em
         ["SELECT", '"meta_apikey"."id"'],  # the request's API key
         ["SELECT", "token"],  # the namespace's cache generation (the embedding is cached)
         ["SELECT", '"memories_memoryembedding"."memory_id"'],  # the vector pool (HNSW)
-        ["WITH", "target"],  # the access, its rows and the query's background work
+        ["WITH", "pending"],  # the hits as after the access, its rows and the query's background work
     ]
-    assert sorted(BackgroundWork.objects.values_list("kind", flat=True)) == ["catalyst", "catalyst", "cooccurrence", "cooccurrence"]
+    assert sorted(BackgroundWork.objects.values_list("kind", flat=True)) == [
+        "access", "access", "catalyst", "catalyst", "cooccurrence", "cooccurrence"
+    ]
     assert MemoryAccess.objects.count() == 6
