@@ -447,7 +447,7 @@ def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_em
         ["SELECT", '"meta_apikey"."id"'],  # the request's API key
         ["SELECT", "token"],  # the namespace's cache generation (the embedding is cached)
         ["SELECT", '"memories_memoryembedding"."memory_id"'],  # the vector pool (HNSW)
-        ["WITH", "pending"],  # the hits as after the access, its rows and the query's background work
+        ["WITH", "seen"],  # the hits as after the access, its rows and the query's background work
     ]
     assert sorted(BackgroundWork.objects.values_list("kind", flat=True)) == [
         "access", "access", "catalyst", "catalyst", "cooccurrence", "cooccurrence"
