@@ -3,6 +3,7 @@ the active, thread and stable branches: the candidates' ordering columns in one
 statement, then the chosen memories whole in a second."""
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -11,20 +12,27 @@ from django.db.models.functions import Length
 from anima_site.db import CompiledRows
 
 from memories.models import CURRENT, LIVE, Memory, Tier
-from memories.selectors.memories import memories_shown
+from memories.selectors.memories import memories_shown, memories_shown_json
 from memories.selectors.tiers import tier_distribution
 
 THREAD_SHARE = 0.7
+
+
+def _same(value):
+    return value
+
 #: ``bootstrap_queryset`` compiled once per set of sizes (``CompiledRows``).
 _STATEMENTS = CompiledRows()
 
 
 @dataclass(frozen=True)
 class Bootstrap:
-    pinned: list[Memory]
-    active: list[Memory]
-    thread: list[Memory]
-    stable: list[Memory]
+    """The branches' memories as ``show`` gave them (``Memory`` instances by default)."""
+
+    pinned: list
+    active: list
+    thread: list
+    stable: list
     distribution: dict[str, int]
 
 
@@ -76,6 +84,7 @@ def memories_bootstrap(
     include_stable: bool = True,
     active_limit: int | None = None,
     max_chars: int | None = None,
+    show: Callable[[list], dict] = memories_shown,
 ) -> Bootstrap:
     """The conversation-start context: at most ``limit`` memories.
 
@@ -92,6 +101,9 @@ def memories_bootstrap(
     With ``max_chars`` memories are taken stable → thread → active, each branch in its
     order; one that would overflow the budget is skipped and smaller ones after it
     may still fit.
+
+    ``show`` reads the chosen memories by id: ``memories_shown`` (model instances, by
+    id) or ``memories_shown_json`` (their API representation, by id as text: the view's).
     """
     active_cap = min(limit if active_limit is None else active_limit, limit) if include_active else 0
     sizes = {
@@ -137,10 +149,11 @@ def memories_bootstrap(
                     budget -= memory.chars
         pinned, active, thread, stable = chosen["pinned"], chosen[Tier.ACTIVE], chosen[Tier.THREAD], chosen[Tier.STABLE]
 
-    shown = memories_shown([c.id for c in (*pinned, *active, *thread, *stable)])
+    shown = show([c.id for c in (*pinned, *active, *thread, *stable)])
+    key = str if show is memories_shown_json else _same
 
-    def whole(branch: list[_Candidate]) -> list[Memory]:
-        return [shown[c.id] for c in branch if c.id in shown]  # gone in between: left out
+    def whole(branch: list[_Candidate]) -> list:
+        return [shown[key(c.id)] for c in branch if key(c.id) in shown]  # gone in between: left out
 
     distribution = tier_distribution(namespace=namespace)
     return Bootstrap(

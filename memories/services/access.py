@@ -171,7 +171,7 @@ _SHOWN = {
 }
 
 _QUERY_ACCESS_SQL = f"""
-WITH seen AS (
+WITH seen AS MATERIALIZED (  -- inlined, the rule below would count the waiting accesses 8 times
     SELECT {{columns}}, {_PENDING_SQL} AS pending, statement_timestamp() AS accessed_now
     FROM {Memory._meta.db_table} m
     WHERE m.id = ANY(%(ids)s) AND m.namespace = %(namespace)s AND m.deleted_at IS NULL

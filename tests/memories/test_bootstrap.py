@@ -163,3 +163,73 @@ def test_the_plan_reads_a_bounded_number_of_rows_whatever_the_table_size(limit):
     assert "memory_tier_recent" in plan and "memory_tier_phi" in plan
     assert large <= 3 * limit + 3  # each branch stops at its LIMIT
     assert large == small
+
+
+def test_the_memories_written_by_postgresql_are_memory_output_exactly():
+    """Bootstrap's memories come as PostgreSQL writes them (``memories_shown_json``): each
+    must be what ``MemoryOutput`` makes of the model, key for key and in the same order."""
+    from datetime import datetime, timezone as dt_timezone
+
+    from memories.models import MemoryEmbedding
+    from memories.selectors.memories import memories_shown, memories_shown_json
+    from memories.serializers.memories import MemoryOutput
+    from tests.factories import axis
+
+    whole_second = datetime(2026, 1, 31, 12, 0, 0, tzinfo=dt_timezone.utc)
+    early = datetime(1, 1, 1, 0, 0, 0, 5, tzinfo=dt_timezone.utc)
+    plain, rich, bare = make_memories(
+        [
+            {"content": "plain", "vector": axis(0)},
+            {
+                "content": "rich \u00e9\u4e2d \"quoted\" \\ and\nnewline",
+                "vector": axis(1),
+                "category": "work",
+                "source": "cli",
+                "tags": ["a", "b c"],
+                "metadata": {"n": 1.5, "big": 12345678901234567890, "nested": {"k": [True, None, "x"]}, "e": "\u00e9"},
+                "occurred_at": whole_second,
+                "valid_from": early,
+                "expires_at": whole_second,
+                "phi_decayed_at": whole_second,
+                "resonance_phi": 0.1,
+                "access_count": 7,
+                "is_catalyst": True,
+                "pinned": True,
+                "tier": Tier.STABLE,
+            },
+            {"content": "no embedding", "vector": axis(2)},
+        ]
+    )
+    superseded = make_memories([{"content": "old", "vector": axis(3), "valid_until": whole_second}])[0]
+    Memory.objects.filter(pk=superseded.pk).update(superseded_by=plain, merged_into=rich)
+    Memory.objects.filter(pk=plain.pk).update(supersedes=[superseded.pk])
+    MemoryEmbedding.objects.filter(memory=rich).update(truncated=True)
+    MemoryEmbedding.objects.filter(memory=bare).delete()
+    ids = [plain.id, rich.id, bare.id, superseded.id]
+
+    written, instances = memories_shown_json(ids), memories_shown(ids)
+
+    assert set(written) == {str(i) for i in ids}
+    for memory_id in ids:
+        expected = dict(MemoryOutput(instances[memory_id]).data)
+        assert list(written[str(memory_id)].items()) == list(expected.items())
+    assert written[str(rich.id)]["occurredAt"] == "2026-01-31T12:00:00Z"
+    assert written[str(rich.id)]["validFrom"] == "0001-01-01T00:00:00.000005Z"
+    assert written[str(rich.id)]["embeddingTruncated"] is True and written[str(bare.id)]["embeddingTruncated"] is False
+    assert memories_shown_json([]) == {}
+
+
+def test_the_bootstrap_answer_is_bootstrap_data_of_the_selected_memories(api):
+    from memories.serializers.bootstrap import BootstrapData
+
+    make_memories_without_vectors(
+        [spec("pinned one", Tier.STABLE, 2.0, pinned=True)]
+        + [spec(f"a{i}", Tier.ACTIVE, minutes_ago=i) for i in range(4)]
+        + [spec(f"t{i}", Tier.THREAD, 1.0 + i / 10) for i in range(3)]
+        + [spec(f"s{i}", Tier.STABLE, 3.0 + i / 10) for i in range(3)]
+    )
+
+    answered = api.get(f"{BOOTSTRAP}?limit=8").json()["data"]
+
+    assert answered == dict(BootstrapData(memories_bootstrap(namespace="default", limit=8)).data)
+    assert [m["content"] for m in answered["memories"]["pinned"]] == ["pinned one"]
