@@ -132,19 +132,21 @@ def memories_shown(ids: list[UUID]) -> dict[UUID, Memory]:
 def _utc_iso_sql(column: str) -> str:
     """``column`` (timestamptz) as the API writes a datetime: ISO 8601 in UTC with ``Z``,
     microseconds only when there are any (Python's ``isoformat``, DRF's ``DateTimeField``)."""
-    return f"""replace(to_char({column} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
+    return f"""replace(to_char(({column}) AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"'), '.000000Z', 'Z')"""
 
 
-def _output_sql(field) -> str:
+def _output_sql(field, columns: dict[str, str]) -> str:
     """The SQL of one ``MemoryOutput`` field's JSON value, for a memory ``m`` joined to its
-    embedding ``e``. A field of a kind this does not know is an error at import."""
+    embedding ``e``; ``columns`` replaces a column's expression (by attname). A field of a
+    kind this does not know is an error."""
     from rest_framework import serializers
 
     if isinstance(field, serializers.SerializerMethodField):
         if field.field_name == "embeddingTruncated":
-            return "coalesce(e.truncated, false)"
+            return columns.get("embedding_truncated", "coalesce(e.truncated, false)")
     else:
-        column = f"m.{Memory._meta.get_field(field.source).column}"
+        model_field = Memory._meta.get_field(field.source)
+        column = columns.get(model_field.attname, f"m.{model_field.column}")
         kind = type(field)
         if kind is serializers.DateTimeField:
             return _utc_iso_sql(column)
@@ -159,13 +161,20 @@ def _output_sql(field) -> str:
     raise TypeError(f"MemoryOutput.{field.field_name}: no SQL form for {type(field).__name__}")
 
 
-@cache
-def _shown_json_sql() -> str:
+def memory_output_sql(columns: dict[str, str] | None = None) -> str:
+    """A ``json_build_object`` of a memory ``m`` as ``MemoryOutput`` shows it (same keys,
+    same order), ``columns`` replacing columns by attname (``embedding_truncated`` for the
+    flag, else the join ``e``'s)."""
     from memories.serializers.memories import MemoryOutput
 
-    pairs = ", ".join(f"'{name}', {_output_sql(field)}" for name, field in MemoryOutput().fields.items())
+    fields = MemoryOutput().fields.items()
+    return "json_build_object(" + ", ".join(f"'{name}', {_output_sql(field, columns or {})}" for name, field in fields) + ")"
+
+
+@cache
+def _shown_json_sql() -> str:
     return (
-        f"SELECT json_agg(json_build_object({pairs}))::text FROM {Memory._meta.db_table} m "
+        f"SELECT json_agg({memory_output_sql()})::text FROM {Memory._meta.db_table} m "
         f"LEFT JOIN {MemoryEmbedding._meta.db_table} e ON e.memory_id = m.id WHERE m.id = ANY(%s::uuid[])"
     )
 

@@ -100,6 +100,23 @@ class QueryData(serializers.Serializer):
     query = serializers.CharField()
 
 
+def query_hits_output(hits) -> list[dict]:
+    """``HybridHitOutput`` of ``QueryHit``s whose memory is already as ``MemoryOutput``
+    shows it (written by PostgreSQL, ``memories.services.access``): its flag and the
+    scores, each rounded as the serializer's fields round them, added in its order."""
+    shown = []
+    for hit in hits:
+        memory = dict(hit.memory)
+        memory["embeddingTruncated"] = hit.embedding_truncated
+        memory["similarity"] = round(hit.similarity, 6)
+        memory["relevance"] = round(hit.relevance, 6)
+        memory["structuralWeight"] = round(hit.weight, 6)
+        if hit.text_score is not None:
+            memory["textScore"] = round(hit.text_score, 6)
+        shown.append(memory)
+    return shown
+
+
 MAX_FEEDBACK_IDS = 100
 
 

@@ -22,7 +22,7 @@ of ``memories.ranking`` (``clamp_phi_sql``).
 """
 
 from dataclasses import dataclass
-from functools import partial
+from functools import cache, partial
 from uuid import UUID
 
 from django.db import connection, transaction
@@ -30,9 +30,11 @@ from django.utils import timezone
 
 from anima_site import metrics
 from anima_site.db import instances_from_rows
+from anima_site.json_values import json_loads
 from memories import background
 from memories.models import BackgroundWork, Memory, MemoryAccess, Tier, TierPromotion
 from memories.ranking import clamp_phi_sql
+from memories.selectors.memories import memory_output_sql
 from memories.services.tiers import (
     REASON_ACCESS,
     Promotion,
@@ -186,54 +188,66 @@ WITH seen AS MATERIALIZED (  -- inlined, the rule below would count the waiting 
     INSERT INTO {MemoryAccess._meta.db_table} (memory_id, conversation_id, accessed_at)
     SELECT id, %(conversation_id)s, accessed_now FROM accessed
 ){{work}}
-SELECT {{shown}}, m.tier_before{{claimed}} FROM accessed m
+SELECT m.id, m.tier_after, m.tier_before, {{shown}}::text{{claimed}} FROM accessed m
 """
 
 
-def memories_record_query_access(
-    *, namespace: str, memory_ids: list[UUID], conversation_id: str | None = None
-) -> AccessResult:
-    """A query's access of its hits, in one statement that writes only new rows: the
-    ``MemoryAccess`` rows and the query's background work (``query_work_sql``), whose
-    ``access`` row the drain turns into counters, last access and promotions
-    (``memories_apply_accesses``). Updating 20 memories in the request rewrote an entry
-    in each of the table's 16 indexes (the counters are indexed: no HOT update): 3.3 ms of
-    a 12 ms query at 100k; this statement takes 1.1.
+@dataclass(frozen=True)
+class QueryAccessResult:
+    #: The accessed memories as ``MemoryOutput`` shows them after the access, by id
+    #: (``embeddingTruncated`` is the caller's to set: the query's candidates carry it).
+    memories: dict[UUID, dict]
+    promotions: list[Promotion]
 
-    The memories returned show the values after this access all the same: the count
-    adds the accesses still waiting for the drain and this one, the tier is the promotion
-    rule's after them, the last access is the statement's time (which the drain writes);
-    ``promotions`` are the tier changes this access makes (as of the statement's
-    snapshot: two queries racing to a threshold may both report it; the drain applies it
-    once).
-    """
-    if not memory_ids:
-        return AccessResult(memories={}, promotions=[])
-    claim_drains = not connection.in_atomic_block
-    work = background.query_work_sql(accessed="accessed", claim_drains=claim_drains, access=True)
+
+@cache
+def _query_access_sql(claim_drains: bool) -> str:
+    shown = memory_output_sql({**_SHOWN, "embedding_truncated": "false"})
     claimed = f", (SELECT array_agg(DISTINCT kind) FROM {'drains' if claim_drains else 'work'})"
-    shown = ", ".join(_SHOWN.get(field.attname, f"m.{field.column}") for field in _RETURNED)
-    sql = (
+    work = background.query_work_sql(accessed="accessed", claim_drains=claim_drains, access=True)
+    return (
         _QUERY_ACCESS_SQL.replace("{columns}", _returned_columns())
         .replace("{work}", work)
         .replace("{shown}", shown)
         .replace("{claimed}", claimed)
     )
+
+
+def memories_record_query_access(
+    *, namespace: str, memory_ids: list[UUID], conversation_id: str | None = None
+) -> QueryAccessResult:
+    """A query's access of its hits, in one statement that writes only new rows: the
+    ``MemoryAccess`` rows and the query's background work (``query_work_sql``), whose
+    ``access`` row the drain turns into counters, last access and promotions
+    (``memories_apply_accesses``). Updating 20 memories in the request rewrote an entry
+    in each of the table's 16 indexes (the counters are indexed: no HOT update): 3.0 ms of
+    a query at 100k; this statement takes 1.8.
+
+    The memories come as the API shows them after this access, written by PostgreSQL
+    (``memory_output_sql``): the count adds the accesses still waiting for the drain and
+    this one, the tier is the promotion rule's after them, the last access is the
+    statement's time (which the drain writes); ``promotions`` are the tier changes this
+    access makes (as of the statement's snapshot: two queries racing to a threshold may
+    both report it; the drain applies it once).
+    """
+    if not memory_ids:
+        return QueryAccessResult(memories={}, promotions=[])
+    claim_drains = not connection.in_atomic_block
     params = {"ids": list(memory_ids), "namespace": namespace, "conversation_id": conversation_id}
     with connection.cursor() as cursor:
-        cursor.execute(sql, {**params, **promotion_thresholds()})
-        rows = instances_from_rows(Memory, _RETURNED, cursor.fetchall())
-    kinds = sorted(rows[0].extra[1] or []) if rows else []
+        cursor.execute(_query_access_sql(claim_drains), {**params, **promotion_thresholds()})
+        rows = cursor.fetchall()
+    kinds = sorted(rows[0][4] or []) if rows else []
     if claim_drains:
         background.drains_enqueue(kinds)
     else:
         background.drains_request_on_commit(kinds)
-    return AccessResult(
-        memories={row.id: row for row in rows},
+    return QueryAccessResult(
+        memories={memory_id: json_loads(shown) for memory_id, _, _, shown, _ in rows},
         promotions=[
-            Promotion(memory_id=row.id, from_tier=row.extra[0], to_tier=row.tier)
-            for row in rows
-            if row.tier != row.extra[0]
+            Promotion(memory_id=memory_id, from_tier=before, to_tier=after)
+            for memory_id, after, before, _, _ in rows
+            if after != before
         ],
     )
 

@@ -29,6 +29,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from uuid import UUID
 
 from django.conf import settings
 from django.db import transaction
@@ -37,8 +38,8 @@ from django.utils import timezone
 from memories import ranking, search
 from memories.embeddings import embed_texts
 from memories.filters import MemoryFilters
-from memories.models import Memory
 from memories.search import Candidate, CandidateSearch
+from memories.selectors.memories import memories_shown_json
 from memories.services.access import AccessResult, memories_record_access, memories_record_query_access
 
 POOL_FACTOR = 4
@@ -57,7 +58,9 @@ Weigh = Callable[[Candidate], float]
 class QueryHit:
     """One memory a query returns, with the scores it was ranked by."""
 
-    memory: Memory
+    #: As ``MemoryOutput`` shows it after the access (its ``embeddingTruncated`` aside:
+    #: ``embedding_truncated`` is the candidate's).
+    memory: dict
     similarity: float
     relevance: float
     weight: float
@@ -226,10 +229,13 @@ def memory_query(
             access = memories_record_query_access(
                 namespace=namespace, memory_ids=hit_ids, conversation_id=conversation_id
             )
+    shown = access.memories
+    if isinstance(access, AccessResult):  # model instances: read again as the API shows them
+        shown = {UUID(key): memory for key, memory in memories_shown_json(list(access.memories)).items()}
     hits = [
-        QueryHit(access.memories[c.memory_id], c.similarity, c.relevance, c.weight, c.text_score, c.truncated)
+        QueryHit(shown[c.memory_id], c.similarity, c.relevance, c.weight, c.text_score, c.truncated)
         for c in ranked
-        if c.memory_id in access.memories
+        if c.memory_id in shown
     ]
     return QueryResult(
         hits=hits,

@@ -12,7 +12,13 @@ from memories.selectors.bootstrap import memories_bootstrap
 from memories.selectors.memories import memories_shown_json
 from memories.serializers.bootstrap import BootstrapData, Distribution, MemoryBootstrapInput
 from memories.serializers.memories import memory_filters
-from memories.serializers.recall import FeedbackData, MemoryFeedbackInput, MemoryQueryInput, QueryData
+from memories.serializers.recall import (
+    FeedbackData,
+    MemoryFeedbackInput,
+    MemoryQueryInput,
+    QueryData,
+    query_hits_output,
+)
 from memories.serializers.tiers import promotions_meta
 from memories.services.feedback import memory_feedback
 from memories.services.querying import memory_query
@@ -38,7 +44,8 @@ class MemoryRecallActions:
             mode=body["mode"],
             recency_half_life_days=body.get("recencyHalfLifeDays"),
         )
-        data = QueryData({"memories": result.hits, "count": len(result.hits), "query": body["query"]}).data
+        # QueryData, the memories already as MemoryOutput shows them (the schema's serializer).
+        data = {"memories": query_hits_output(result.hits), "count": len(result.hits), "query": body["query"]}
         meta = {"queryTime": round(result.query_time_ms, 2), "embeddingProvider": result.embedding_provider}
         return success(request, data, **meta, **promotions_meta(result.promotions))
 

@@ -1,3 +1,4 @@
+import uuid
 import numpy as np
 import pytest
 from django.conf import settings
@@ -453,3 +454,39 @@ def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_em
         "access", "access", "catalyst", "catalyst", "cooccurrence", "cooccurrence"
     ]
     assert MemoryAccess.objects.count() == 6
+
+
+def test_a_hit_is_the_hybrid_hit_output_of_the_memory_as_after_the_access(post_json, fake_embedder):
+    """A query's memories are written by PostgreSQL (``memory_output_sql``); each must be
+    ``HybridHitOutput`` of the memory once the drain has counted the access."""
+    from datetime import datetime, timezone as dt_timezone
+
+    from memories.selectors.memories import memory_output_queryset
+    from memories.serializers.recall import HybridHitOutput
+    from memories.services.querying import QueryHit
+
+    made = make_memories(
+        [
+            {"content": "walk the dog at noon", "vector": axis(0, 1, 0.2), "tags": ["pets"], "metadata": {"w": [1, {"x": None}]},
+             "occurred_at": datetime(2026, 1, 31, tzinfo=dt_timezone.utc), "resonance_phi": 1.25, "access_count": 4},
+            {"content": "something else", "vector": axis(0, 2, 0.4), "category": "misc", "source": "cli"},
+        ]
+    )
+    fake_embedder.vectors["walk the dog"] = axis(0)
+
+    answer = post_json(QUERY, {"query": "walk the dog", "similarityThreshold": 0}).json()["data"]["memories"]
+    work_drain(kind=WorkKind.ACCESS)
+
+    assert [m["content"] for m in answer] == ["walk the dog at noon", "something else"]
+    stored = {m.pk: m for m in memory_output_queryset().filter(pk__in=[m.pk for m in made])}
+    for shown in answer:
+        hit = QueryHit(
+            memory=stored[uuid.UUID(shown["id"])],
+            similarity=shown["similarity"],
+            relevance=shown["relevance"],
+            weight=shown["structuralWeight"],
+            text_score=shown.get("textScore"),
+            embedding_truncated=shown["embeddingTruncated"],
+        )
+        assert list(shown.items()) == list(HybridHitOutput(hit).data.items())
+    assert answer[0]["tier"] == "thread" and answer[0]["accessCount"] == 5

@@ -146,7 +146,7 @@ def _tight_overlaps(queries, fake_embedder) -> list[float]:
         fake_embedder.vectors[f"tight query {q}"] = vector
         expected = brute_force_top(vector, namespace="tight")
         result = querying.memory_query(namespace="tight", query=f"tight query {q}", limit=LIMIT, mode="semantic")
-        overlaps.append(_overlap(expected, [str(hit.memory.id) for hit in result.hits]))
+        overlaps.append(_overlap(expected, [hit.memory["id"] for hit in result.hits]))
     return overlaps
 
 
@@ -228,7 +228,7 @@ def test_hybrid_top_twenty_agrees_with_a_full_scoring_of_the_namespace(worded, f
         vector = _unit(worded + 0.5 * _unit(rng.standard_normal(DIM)))
         fake_embedder.vectors[query] = vector
         result = querying.memory_query(namespace="worded", query=query, limit=LIMIT)  # hybrid: the default
-        actual = [str(hit.memory.id) for hit in result.hits]
+        actual = [hit.memory["id"] for hit in result.hits]
         overlaps.append(_overlap(_hybrid_brute_force(query, vector), actual))
 
     assert np.mean(overlaps) >= 0.99
