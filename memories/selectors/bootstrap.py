@@ -12,7 +12,8 @@ from django.db.models.functions import Length
 from anima_site.db import CompiledRows
 
 from memories.models import CURRENT, LIVE, Memory, Tier
-from memories.selectors.memories import memories_shown, memories_shown_json
+from memories.output_sql import memories_shown_json
+from memories.selectors.memories import memories_shown
 from memories.selectors.tiers import tier_distribution
 
 THREAD_SHARE = 0.7

@@ -21,6 +21,7 @@ caller's ``phi_increment`` (negative for a "not useful" feedback) and stays in t
 of ``memories.ranking`` (``clamp_phi_sql``).
 """
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache, partial
 from uuid import UUID
@@ -34,7 +35,6 @@ from anima_site.json_values import json_loads
 from memories import background
 from memories.models import BackgroundWork, Memory, MemoryAccess, Tier, TierPromotion
 from memories.ranking import clamp_phi_sql
-from memories.selectors.memories import memory_output_sql
 from memories.services.tiers import (
     REASON_ACCESS,
     Promotion,
@@ -201,8 +201,8 @@ class QueryAccessResult:
 
 
 @cache
-def _query_access_sql(claim_drains: bool) -> str:
-    shown = memory_output_sql({**_SHOWN, "embedding_truncated": "false"})
+def _query_access_sql(claim_drains: bool, output_sql: Callable[[dict], str]) -> str:
+    shown = output_sql({**_SHOWN, "embedding_truncated": "false"})
     claimed = f", (SELECT array_agg(DISTINCT kind) FROM {'drains' if claim_drains else 'work'})"
     work = background.query_work_sql(accessed="accessed", claim_drains=claim_drains, access=True)
     return (
@@ -214,7 +214,11 @@ def _query_access_sql(claim_drains: bool) -> str:
 
 
 def memories_record_query_access(
-    *, namespace: str, memory_ids: list[UUID], conversation_id: str | None = None
+    *,
+    namespace: str,
+    memory_ids: list[UUID],
+    output_sql: Callable[[dict], str],
+    conversation_id: str | None = None,
 ) -> QueryAccessResult:
     """A query's access of its hits, in one statement that writes only new rows: the
     ``MemoryAccess`` rows and the query's background work (``query_work_sql``), whose
@@ -224,7 +228,8 @@ def memories_record_query_access(
     a query at 100k; this statement takes 1.8.
 
     The memories come as the API shows them after this access, written by PostgreSQL
-    (``memory_output_sql``): the count adds the accesses still waiting for the drain and
+    (``output_sql``: ``memories.output_sql.memory_output_sql``, given by the caller, as
+    the API layer's shape is not this module's to import): the count adds the accesses still waiting for the drain and
     this one, the tier is the promotion rule's after them, the last access is the
     statement's time (which the drain writes); ``promotions`` are the tier changes this
     access makes (as of the statement's snapshot: two queries racing to a threshold may
@@ -235,7 +240,7 @@ def memories_record_query_access(
     claim_drains = not connection.in_atomic_block
     params = {"ids": list(memory_ids), "namespace": namespace, "conversation_id": conversation_id}
     with connection.cursor() as cursor:
-        cursor.execute(_query_access_sql(claim_drains), {**params, **promotion_thresholds()})
+        cursor.execute(_query_access_sql(claim_drains, output_sql), {**params, **promotion_thresholds()})
         rows = cursor.fetchall()
     kinds = sorted(rows[0][4] or []) if rows else []
     if claim_drains:

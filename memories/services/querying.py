@@ -39,7 +39,7 @@ from memories import ranking, search
 from memories.embeddings import embed_texts
 from memories.filters import MemoryFilters
 from memories.search import Candidate, CandidateSearch
-from memories.selectors.memories import memories_shown_json
+from memories.output_sql import memories_shown_json, memory_output_sql
 from memories.services.access import AccessResult, memories_record_access, memories_record_query_access
 
 POOL_FACTOR = 4
@@ -227,7 +227,7 @@ def memory_query(
             )
         else:
             access = memories_record_query_access(
-                namespace=namespace, memory_ids=hit_ids, conversation_id=conversation_id
+                namespace=namespace, memory_ids=hit_ids, conversation_id=conversation_id, output_sql=memory_output_sql
             )
     shown = access.memories
     if isinstance(access, AccessResult):  # model instances: read again as the API shows them

@@ -9,7 +9,7 @@ from anima_site.http import validated
 from anima_site.openapi import api_responses
 from anima_site.tenancy import request_namespace
 from memories.selectors.bootstrap import memories_bootstrap
-from memories.selectors.memories import memories_shown_json
+from memories.output_sql import memories_shown_json
 from memories.serializers.bootstrap import BootstrapData, Distribution, MemoryBootstrapInput
 from memories.serializers.memories import memory_filters
 from memories.serializers.recall import (

@@ -171,7 +171,8 @@ def test_the_memories_written_by_postgresql_are_memory_output_exactly():
     from datetime import datetime, timezone as dt_timezone
 
     from memories.models import MemoryEmbedding
-    from memories.selectors.memories import memories_shown, memories_shown_json
+    from memories.output_sql import memories_shown_json
+    from memories.selectors.memories import memories_shown
     from memories.serializers.memories import MemoryOutput
     from tests.factories import axis
 
