@@ -229,9 +229,9 @@ def memories_record_query_access(
 
     The memories come as the API shows them after this access, written by PostgreSQL
     (``output_sql``: ``memories.output_sql.memory_output_sql``, given by the caller, as
-    the API layer's shape is not this module's to import): the count adds the accesses still waiting for the drain and
-    this one, the tier is the promotion rule's after them, the last access is the
-    statement's time (which the drain writes); ``promotions`` are the tier changes this
+    the API layer's shape is not this module's to import): the count adds the accesses
+    still waiting for the drain and this one, the tier is the promotion rule's after
+    them, the last access is the statement's time (which the drain writes); ``promotions`` are the tier changes this
     access makes (as of the statement's snapshot: two queries racing to a threshold may
     both report it; the drain applies it once).
     """
