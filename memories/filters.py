@@ -38,15 +38,6 @@ class MemoryFilters:
     #: Every live memory, superseded and expired ones too (exclusive with ``as_of``).
     include_superseded: bool = False
 
-    def narrows(self) -> bool:
-        """Whether a filter beyond validity is set, or ``as_of`` (the current facts are most
-        of a namespace: the default validity does not count as narrowing)."""
-        return any(
-            value not in (None, [], {})
-            for name, value in self.__dict__.items()
-            if name != "include_superseded"
-        )
-
     def q(self, prefix: str = "") -> Q:
         """Live memories that pass every filter; ``prefix`` reaches ``Memory`` from another
         model (``"memory__"`` from ``MemoryEmbedding``)."""

@@ -5,8 +5,8 @@ its exact similarity and, for the text side, its exact text score; ``memory_quer
 
 - **Vector pool**: the nearest rows by bare cosine distance, ``ORDER BY distance LIMIT n``,
   the only statement the HNSW index serves, with ``hnsw.iterative_scan`` so that filters
-  do not starve it (``configure_hnsw``). A short pool under a filter is redone by an exact
-  scan of the filtered rows: a short pool is never a guess.
+  do not starve it (``configure_hnsw``). A short pool is redone by an exact scan of the
+  filtered rows: a short pool is never a guess.
 - **Text pool**: the memories with the best text score among those holding one of the
   question's rarest words (``text_terms``: English stems, stop words dropped, each with
   its BM25 idf in the namespace), each with its similarity.
@@ -231,10 +231,12 @@ def vector_pool(*, search: CandidateSearch, size: int, terms: "TextTerms | None"
     for sizes in _pool_size_recorders:
         sizes[size] += 1
     rows = _pool_rows(search=search, size=size, terms=terms)
-    if len(rows) < size and search.filters.narrows():
-        # A short pool under a filter may mean the iterative scan hit hnsw.max_scan_tuples
-        # before finding enough matches (a filter matching < 1 % of the namespace). Then
-        # the filtered rows are few enough to rank exactly: a short pool is never a guess.
+    if len(rows) < size:
+        # Short: the namespace (or the filter) may hold no more, or the iterative scan hit
+        # hnsw.max_scan_tuples first: a filter matching < 1 % of the namespace, a small
+        # namespace in a large table, or the dead index entries of deleted and rolled-back
+        # rows (HNSW keeps them until VACUUM) nearer the vector than the live ones. Then the
+        # rows are few enough to rank exactly: a short pool is never a guess.
         rows = list(_exact_pool_queryset(search=search, size=size, terms=terms))
     if terms is None:
         pool = [_candidate(row) for row in rows]

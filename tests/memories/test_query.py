@@ -2,7 +2,7 @@ import uuid
 import numpy as np
 import pytest
 from django.conf import settings
-from django.db import connection
+from django.db import connection, transaction
 from django.test.utils import CaptureQueriesContext
 
 from memories import search
@@ -432,14 +432,17 @@ def test_a_filtered_pool_is_not_compiled_ahead():
     assert search._POOL_STATEMENTS.shapes() == []
 
 
-def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_embedder):
-    make_memories([{"content": f"note {i}", "vector": axis(0, 1, 0.1 * i)} for i in range(3)])
+def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_embedder, settings):
+    # A full pool (limit 3 → 12 rows): a namespace smaller than the pool adds the exact scan.
+    settings.ANIMA_QUERY_POOL_MIN = 1
+    make_memories([{"content": f"note {i}", "vector": axis(0, 1, 0.05 * i)} for i in range(12)])
     # No word of the question is in a memory: no text pool (a question with one adds a statement).
     fake_embedder.vectors["anything else?"] = axis(0)
-    post_json(QUERY, {"query": "anything else?", "conversationId": "c1"})  # the session's first
+    body = {"query": "anything else?", "conversationId": "c1", "limit": 3}
+    post_json(QUERY, body)  # the session's first
 
     with CaptureQueriesContext(connection) as captured:
-        response = post_json(QUERY, {"query": "anything else?", "conversationId": "c1"})
+        response = post_json(QUERY, body)
 
     statements = [q["sql"].split()[:2] for q in captured.captured_queries]
     assert response.status_code == 200
@@ -454,6 +457,34 @@ def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_em
         "access", "access", "catalyst", "catalyst", "cooccurrence", "cooccurrence"
     ]
     assert MemoryAccess.objects.count() == 6
+
+
+class _Rollback(Exception):
+    pass
+
+
+def test_a_pool_cut_short_by_dead_index_entries_is_made_exactly(settings):
+    """HNSW keeps the entries of deleted and rolled-back rows until VACUUM. With more of
+    them nearer the vector than ef_search and hnsw.max_scan_tuples reach, the walk gives up
+    before the live rows: the pool is then made by an exact scan, never left short."""
+    settings.ANIMA_HNSW_EF_SEARCH = 10
+    settings.ANIMA_HNSW_MAX_SCAN_TUPLES = 20
+    with pytest.raises(_Rollback), transaction.atomic():
+        make_memories([{"content": f"gone {i}", "vector": axis(0, 1, 0.001 * (i + 1))} for i in range(200)])
+        raise _Rollback
+    live = make_memories([{"content": f"live {i}", "vector": axis(0, 2, 0.3 + 0.1 * i)} for i in range(3)])
+    candidate_search = search.CandidateSearch(namespace="default", vector=axis(0), model_id=settings.ANIMA_EMBEDDING_MODEL)
+
+    with transaction.atomic():
+        with connection.cursor() as cursor:
+            cursor.execute("SET LOCAL enable_sort = off")  # the graph walk, as in a large table
+        search.configure_hnsw(10)
+        walked = search.candidate_pool_queryset(search=candidate_search, size=10)
+        assert "embedding_hnsw_cosine" in walked.explain()
+        assert len(list(walked)) < len(live)  # the walk alone falls short
+        pool = search.vector_pool(search=candidate_search, size=10)
+
+    assert [c.memory_id for c in pool] == [m.pk for m in live]
 
 
 def test_a_hit_is_the_hybrid_hit_output_of_the_memory_as_after_the_access(post_json, fake_embedder):
