@@ -291,10 +291,16 @@ def highest_phi(*, search: CandidateSearch) -> float:
 
 # --- the text side ------------------------------------------------------------------------------
 
-#: The question's lexemes (English stems, stop words dropped), in order of appearance.
-_LEXEMES_SQL = """
-SELECT q.lexeme FROM unnest(to_tsvector(%(config)s::regconfig, %(query)s)) AS q
-WHERE q.lexeme !~ '[''\\\\[:space:]]'
+#: The live memories of the namespace (``TierCount``, kept by triggers) and the question's
+#: lexemes (English stems, stop words dropped; ``unnest`` gives them in lexeme order), in
+#: one round trip.
+_SIZE_AND_LEXEMES_SQL = f"""
+SELECT
+    (SELECT coalesce(sum(c.count), 0)::bigint FROM {TierCount._meta.db_table} c WHERE c.namespace = %(namespace)s),
+    ARRAY(
+        SELECT q.lexeme FROM unnest(to_tsvector(%(config)s::regconfig, %(query)s)) AS q
+        WHERE q.lexeme !~ '[''\\\\[:space:]]'
+    )
 """
 
 #: Lexemes' document frequency in the namespace, counted through the GIN index up to a cap
@@ -338,10 +344,6 @@ class _LiteralTerms(TextTerms):
     @staticmethod
     def literal(lexeme: str) -> str:
         return lexeme
-
-
-def _namespace_size(namespace: str) -> int:
-    return sum(TierCount.objects.filter(namespace=namespace).values_list("count", flat=True))
 
 
 def text_terms(*, namespace: str, query: str, generation: str) -> TextTerms:
@@ -391,11 +393,10 @@ def _text_terms(*, namespace: str, query: str, generation: str) -> TextTerms:
     with a rare word of the question is always a candidate. When every word is that
     common, nothing is matched and the words only re-rank the vector pool.
     """
-    total = _namespace_size(namespace)
-    cap = min(int(total * ranking.TEXT_COMMON_SHARE), ranking.TEXT_MATCH_BUDGET) + 1
     with connection.cursor() as cursor:
-        cursor.execute(_LEXEMES_SQL, {"config": TEXT_CONFIG, "query": query})
-        lexemes = list(dict.fromkeys(row[0] for row in cursor.fetchall()))
+        cursor.execute(_SIZE_AND_LEXEMES_SQL, {"namespace": namespace, "config": TEXT_CONFIG, "query": query})
+        total, lexemes = cursor.fetchone()
+    cap = min(int(total * ranking.TEXT_COMMON_SHARE), ranking.TEXT_MATCH_BUDGET) + 1
     frequencies = _document_frequencies(namespace=namespace, generation=generation, lexemes=lexemes, cap=cap)
     counted = sorted((df, lexeme) for lexeme, df in frequencies.items() if df > 0)
     scored = [(df, lexeme) for df, lexeme in counted if df < cap] or counted
