@@ -10,7 +10,7 @@ from django.db import connection
 from rest_framework import serializers
 
 from anima_site.json_values import json_loads
-from memories.models import Memory, MemoryEmbedding
+from memories.models import Memory, MemoryEmbedding, TierCount
 from memories.serializers.memories import MemoryOutput
 
 
@@ -56,7 +56,15 @@ def memory_output_sql(columns: dict[str, str] | None = None) -> str:
 def _shown_json_sql() -> str:
     return (
         f"SELECT json_agg({memory_output_sql()})::text FROM {Memory._meta.db_table} m "
-        f"LEFT JOIN {MemoryEmbedding._meta.db_table} e ON e.memory_id = m.id WHERE m.id = ANY(%s::uuid[])"
+        f"LEFT JOIN {MemoryEmbedding._meta.db_table} e ON e.memory_id = m.id WHERE m.id = ANY(%(ids)s::uuid[])"
+    )
+
+
+@cache
+def _shown_json_and_counts_sql() -> str:
+    return (
+        f"SELECT ({_shown_json_sql()}), (SELECT json_object_agg(c.tier, c.count)::text "
+        f"FROM {TierCount._meta.db_table} c WHERE c.namespace = %(namespace)s)"
     )
 
 
@@ -69,6 +77,19 @@ def memories_shown_json(ids: list[UUID]) -> dict[str, dict]:
     if not ids:
         return {}
     with connection.cursor() as cursor:
-        cursor.execute(_shown_json_sql(), [list(ids)])
+        cursor.execute(_shown_json_sql(), {"ids": list(ids)})
         (document,) = cursor.fetchone()
+    return _by_id(document)
+
+
+def memories_shown_json_and_counts(ids: list[UUID], *, namespace: str) -> tuple[dict[str, dict], dict[str, int]]:
+    """``memories_shown_json(ids)`` and the namespace's ``TierCount`` rows as {tier: count},
+    in one round trip (bootstrap shows both)."""
+    with connection.cursor() as cursor:
+        cursor.execute(_shown_json_and_counts_sql(), {"ids": list(ids), "namespace": namespace})
+        document, counts = cursor.fetchone()
+    return _by_id(document), json_loads(counts or "{}")
+
+
+def _by_id(document: str | None) -> dict[str, dict]:
     return {shown["id"]: shown for shown in json_loads(document or "[]")}

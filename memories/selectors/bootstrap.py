@@ -3,7 +3,6 @@ the active, thread and stable branches: the candidates' ordering columns in one
 statement, then the chosen memories whole in a second."""
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
@@ -12,9 +11,9 @@ from django.db.models.functions import Length
 from anima_site.db import CompiledRows
 
 from memories.models import CURRENT, LIVE, Memory, Tier
-from memories.output_sql import memories_shown_json
+from memories.output_sql import memories_shown_json_and_counts
 from memories.selectors.memories import memories_shown
-from memories.selectors.tiers import tier_distribution
+from memories.selectors.tiers import distribution_of, tier_counts_from, tier_distribution
 
 THREAD_SHARE = 0.7
 
@@ -28,7 +27,8 @@ _STATEMENTS = CompiledRows()
 
 @dataclass(frozen=True)
 class Bootstrap:
-    """The branches' memories as ``show`` gave them (``Memory`` instances by default)."""
+    """The branches' memories: ``Memory`` instances, or with ``as_json`` their API
+    representation (``MemoryOutput``'s, written by PostgreSQL)."""
 
     pinned: list
     active: list
@@ -85,7 +85,7 @@ def memories_bootstrap(
     include_stable: bool = True,
     active_limit: int | None = None,
     max_chars: int | None = None,
-    show: Callable[[list], dict] = memories_shown,
+    as_json: bool = False,
 ) -> Bootstrap:
     """The conversation-start context: at most ``limit`` memories.
 
@@ -103,8 +103,9 @@ def memories_bootstrap(
     order; one that would overflow the budget is skipped and smaller ones after it
     may still fit.
 
-    ``show`` reads the chosen memories by id: ``memories_shown`` (model instances, by
-    id) or ``memories_shown_json`` (their API representation, by id as text: the view's).
+    The chosen memories are read by id: ``memories_shown`` (model instances), or with
+    ``as_json`` ``memories_shown_json_and_counts`` (their API representation, the view's),
+    which also brings the tier counts (one round trip fewer).
     """
     active_cap = min(limit if active_limit is None else active_limit, limit) if include_active else 0
     sizes = {
@@ -150,13 +151,16 @@ def memories_bootstrap(
                     budget -= memory.chars
         pinned, active, thread, stable = chosen["pinned"], chosen[Tier.ACTIVE], chosen[Tier.THREAD], chosen[Tier.STABLE]
 
-    shown = show([c.id for c in (*pinned, *active, *thread, *stable)])
-    key = str if show is memories_shown_json else _same
+    ids = [c.id for c in (*pinned, *active, *thread, *stable)]
+    if as_json:
+        shown, counts = memories_shown_json_and_counts(ids, namespace=namespace)
+        key, distribution = str, distribution_of(tier_counts_from(counts))
+    else:
+        shown, key, distribution = memories_shown(ids), _same, tier_distribution(namespace=namespace)
 
     def whole(branch: list[_Candidate]) -> list:
         return [shown[key(c.id)] for c in branch if key(c.id) in shown]  # gone in between: left out
 
-    distribution = tier_distribution(namespace=namespace)
     return Bootstrap(
         pinned=whole(pinned), active=whole(active), thread=whole(thread), stable=whole(stable), distribution=distribution
     )

@@ -18,15 +18,23 @@ def _tier_counts_queryset(*, namespace: str):
 def tier_counts(*, namespace: str) -> dict[str, int]:
     """Live memories of every tier and their ``total``, from the trigger-maintained counts
     (a few rows, whatever the size)."""
-    counts = dict(_STATEMENTS.rows("tier counts", _tier_counts_queryset, namespace=namespace))
-    distribution = {tier: int(counts.get(tier, 0)) for tier in Tier.values}
+    return tier_counts_from(dict(_STATEMENTS.rows("tier counts", _tier_counts_queryset, namespace=namespace)))
+
+
+def tier_counts_from(rows: dict[str, int]) -> dict[str, int]:
+    """``tier_counts`` of a namespace's ``TierCount`` rows as {tier: count}."""
+    distribution = {tier: int(rows.get(tier, 0)) for tier in Tier.values}
     distribution["total"] = sum(distribution.values())
     return distribution
 
 
 def tier_distribution(*, namespace: str) -> dict[str, int]:
     """Bootstrap's shape of ``tier_counts``: active, thread, stable and the total (network included)."""
-    counts = tier_counts(namespace=namespace)
+    return distribution_of(tier_counts(namespace=namespace))
+
+
+def distribution_of(counts: dict[str, int]) -> dict[str, int]:
+    """Bootstrap's shape of ``tier_counts``'s answer."""
     return {tier: counts[tier] for tier in (Tier.ACTIVE, Tier.THREAD, Tier.STABLE, "total")}
 
 

@@ -9,7 +9,6 @@ from anima_site.http import validated
 from anima_site.openapi import api_responses
 from anima_site.tenancy import request_namespace
 from memories.selectors.bootstrap import memories_bootstrap
-from memories.output_sql import memories_shown_json
 from memories.serializers.bootstrap import BootstrapData, Distribution, MemoryBootstrapInput
 from memories.serializers.memories import memory_filters
 from memories.serializers.recall import (
@@ -72,7 +71,7 @@ class MemoryRecallActions:
             include_stable=params["includeStable"],
             active_limit=params.get("activeLimit"),
             max_chars=params.get("maxChars"),
-            show=memories_shown_json,  # each memory as MemoryOutput shows it, written by PostgreSQL
+            as_json=True,  # each memory as MemoryOutput shows it, written by PostgreSQL
         )
         branches = {"pinned": result.pinned, "active": result.active, "thread": result.thread, "stable": result.stable}
         return success(request, {"memories": branches, "distribution": Distribution(result.distribution).data})

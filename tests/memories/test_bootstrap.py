@@ -4,6 +4,7 @@ from datetime import timedelta
 
 import pytest
 from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from memories.models import Memory, MemoryAccess, Tier
@@ -230,7 +231,12 @@ def test_the_bootstrap_answer_is_bootstrap_data_of_the_selected_memories(api):
         + [spec(f"s{i}", Tier.STABLE, 3.0 + i / 10) for i in range(3)]
     )
 
-    answered = api.get(f"{BOOTSTRAP}?limit=8").json()["data"]
+    api.get(f"{BOOTSTRAP}?limit=8")  # the session's first
+    with CaptureQueriesContext(connection) as captured:
+        answered = api.get(f"{BOOTSTRAP}?limit=8").json()["data"]
 
     assert answered == dict(BootstrapData(memories_bootstrap(namespace="default", limit=8)).data)
     assert [m["content"] for m in answered["memories"]["pinned"]] == ["pinned one"]
+    assert answered["distribution"] == {"active": 4, "thread": 3, "stable": 4, "total": 11}
+    # The key; the candidates; the chosen memories with the tier counts.
+    assert len(captured.captured_queries) == 3
