@@ -400,9 +400,11 @@ def _pool_ids(candidate_search, terms):
 
 
 def test_the_default_pool_statement_is_compiled_once_and_answers_as_the_queryset_does(django_assert_num_queries):
-    make_memories([{"content": f"walk the dog {i}", "vector": axis(0, 1 + i, 0.1 * (i + 1))} for i in range(5)])
+    # Axis 300, which no other test uses: the suite's rolled-back rows leave dead HNSW
+    # entries around axis 0, and a walk they cut short adds the exact scan's statement.
+    make_memories([{"content": f"walk the dog {i}", "vector": axis(300, 301 + i, 0.1 * (i + 1))} for i in range(5)])
     terms = search.TextTerms(lexemes=["dog"], idfs=[1.5], matched=["dog"])
-    candidate_search = search.CandidateSearch(namespace="default", vector=axis(0), model_id=settings.ANIMA_EMBEDDING_MODEL)
+    candidate_search = search.CandidateSearch(namespace="default", vector=axis(300), model_id=settings.ANIMA_EMBEDDING_MODEL)
     search._POOL_STATEMENTS.clear()
 
     first = _pool_ids(candidate_search, terms)
@@ -435,9 +437,11 @@ def test_a_filtered_pool_is_not_compiled_ahead():
 def test_a_default_query_reads_and_writes_in_three_statements(post_json, fake_embedder, settings):
     # A full pool (limit 3 → 12 rows): a namespace smaller than the pool adds the exact scan.
     settings.ANIMA_QUERY_POOL_MIN = 1
-    make_memories([{"content": f"note {i}", "vector": axis(0, 1, 0.05 * i)} for i in range(12)])
+    # Axis 310, which no other test uses (dead HNSW entries of the suite's rolled-back rows
+    # lie around axis 0; a walk they cut short adds the exact scan's statement).
+    make_memories([{"content": f"note {i}", "vector": axis(310, 311, 0.05 * i)} for i in range(12)])
     # No word of the question is in a memory: no text pool (a question with one adds a statement).
-    fake_embedder.vectors["anything else?"] = axis(0)
+    fake_embedder.vectors["anything else?"] = axis(310)
     body = {"query": "anything else?", "conversationId": "c1", "limit": 3}
     post_json(QUERY, body)  # the session's first
 
