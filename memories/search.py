@@ -235,8 +235,10 @@ def vector_pool(*, search: CandidateSearch, size: int, terms: "TextTerms | None"
         # Short: the namespace (or the filter) may hold no more, or the iterative scan hit
         # hnsw.max_scan_tuples first: a filter matching < 1 % of the namespace, a small
         # namespace in a large table, or the dead index entries of deleted and rolled-back
-        # rows (HNSW keeps them until VACUUM) nearer the vector than the live ones. Then the
-        # rows are few enough to rank exactly: a short pool is never a guess.
+        # rows (HNSW keeps them until VACUUM) nearer the vector than the live ones. Rank
+        # the rows exactly: a short pool is never a guess. Cheap for the first two (few
+        # rows); after a mass delete a large namespace pays a full scan per short walk
+        # until (auto)vacuum has cleared the index.
         rows = list(_exact_pool_queryset(search=search, size=size, terms=terms))
     if terms is None:
         pool = [_candidate(row) for row in rows]

@@ -473,6 +473,10 @@ def test_a_pool_cut_short_by_dead_index_entries_is_made_exactly(settings):
     before the live rows: the pool is then made by an exact scan, never left short."""
     settings.ANIMA_HNSW_EF_SEARCH = 10
     settings.ANIMA_HNSW_MAX_SCAN_TUPLES = 20
+    with connection.cursor() as cursor:
+        # Keep (auto)vacuum, which would clear the dead entries, off the table until the
+        # test's rollback: its lock conflicts with this one, not with inserts.
+        cursor.execute("LOCK TABLE memories_memoryembedding IN SHARE UPDATE EXCLUSIVE MODE")
     with pytest.raises(_Rollback), transaction.atomic():
         make_memories([{"content": f"gone {i}", "vector": axis(0, 1, 0.001 * (i + 1))} for i in range(200)])
         raise _Rollback
