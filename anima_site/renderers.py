@@ -5,7 +5,7 @@ decimals, lazy strings, …) go through DRF's own encoder, so they read as DRF w
 
 Python's ``json`` writes the body instead when orjson cannot: an integer outside 64 bits
 (metadata may hold one), a lone surrogate a client sent (an unknown field's name, say;
-then with ``\\uXXXX`` escapes instead of failing to encode as UTF-8, a 500), or an indent
+then escaped as ``\\ud800`` instead of failing to encode as UTF-8, a 500), or an indent
 asked for in ``Accept``. Two differences from ``json.dumps`` remain, both the same JSON
 value: a float below 1e-4 may be written without an exponent (``0.00007`` for ``7e-05``),
 and a non-finite float is written as ``null`` (DRF's strict encoder refused it: a 500).
